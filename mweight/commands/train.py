@@ -1,0 +1,85 @@
+"""``mweight train``: train one or several seeds and write run directories."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import MWeightError
+
+EPILOG = """examples:
+  mweight synth dna --design additive --out dna.npz && mweight train --data dna.npz --out runs/dna
+  mweight train --data mosi.npz --preset mosi-utterance --split-key bclstm_protocol --seeds 1,2,3,4,5 --out runs/mosi
+  mweight train --data mosi.npz --out runs/x --set model.p=1.5 --set model.interactions=[text*audio]
+  mweight train --data mosi.npz --out runs/x --resume      # continue an interrupted run
+
+Configs are layered: preset < --config file < --set overrides; the resolved config is
+saved as RUN_DIR/config.yaml. Presets: see `mweight train --list-presets`."""
+
+
+def add_parser(sub, name: str, help_text: str) -> None:
+    p = sub.add_parser(name, help=help_text, description=help_text + ".", epilog=EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    g = p.add_argument_group("data and output")
+    g.add_argument("--data", metavar="FILE.npz", help="dataset file (see docs/DATASET_FORMAT.md)")
+    g.add_argument("--out", metavar="RUN_DIR", help="run directory to write (one seed_<s>/ per seed with --seeds)")
+    g.add_argument("--split-key", metavar="KEY", help="split column to use (default: split; e.g. bclstm_protocol)")
+    c = p.add_argument_group("configuration")
+    c.add_argument("--preset", metavar="NAME", help="a shipped preset (see --list-presets)")
+    c.add_argument("--config", metavar="CFG.yaml", help="YAML config with sections data/model/train")
+    c.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                   help="override one config key, e.g. model.p=1.5 (repeatable)")
+    c.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
+    r = p.add_argument_group("seeds and resuming")
+    r.add_argument("--seeds", metavar="S1,S2,...", help="train one sub-run per seed and summarise (mean ± std)")
+    r.add_argument("--resume", action="store_true", help="continue from the checkpoint(s) in RUN_DIR")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing finished run in RUN_DIR")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=run)
+
+
+def parse_seeds(text: str | None) -> list[int] | None:
+    if not text:
+        return None
+    try:
+        seeds = [int(s) for s in text.replace(" ", "").split(",") if s]
+        if "-" in text and len(seeds) == 1:
+            raise ValueError
+    except ValueError:
+        raise MWeightError(f"--seeds {text!r}: expected comma-separated integers, e.g. 1,2,3") from None
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise MWeightError(f"--seeds {text!r}: expected distinct integers")
+    return seeds
+
+
+def run(args) -> int:
+    from ..config import list_presets, resolve_config
+    from ..trainrun import train_runs
+
+    if args.list_presets:
+        from ..config import PRESET_DIR, read_yaml
+
+        for name in list_presets():
+            doc = read_yaml(PRESET_DIR / f"{name}.yaml").get("description", "")
+            first = (open(PRESET_DIR / f"{name}.yaml").readline().lstrip("# ").strip())
+            print(f"{name:18s} {doc or first}")
+        return 0
+    if not args.data:
+        raise MWeightError("--data FILE.npz is required (make one with `mweight synth dna` or `mweight prepare mosi`)")
+    if not args.out:
+        raise MWeightError("--out RUN_DIR is required")
+    extra = {"data": {"path": str(args.data)}}
+    if args.split_key:
+        extra["data"]["split_key"] = args.split_key
+    if args.quiet:
+        extra["train"] = {"progress": False}
+    cfg = resolve_config(args.preset, args.config, args.overrides, extra=extra)
+    seeds = parse_seeds(args.seeds)
+    results = train_runs(cfg, Path(args.out), seeds=seeds, resume=args.resume, overwrite=args.overwrite,
+                         preset=args.preset)
+    out = sys.stdout
+    for seed, res_dir in results:
+        print(f"wrote {res_dir}", file=out)
+    return 0
+
+

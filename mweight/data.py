@@ -1,0 +1,187 @@
+"""The dataset: modality-keyed arrays + label + split + id (docs/DATASET_FORMAT.md)."""
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import MWeightError
+
+SPLITS = ("train", "valid", "test")
+
+
+def video_of(sample_id: str) -> str:
+    """Video id of a MOSI-style segment id (``video_clip`` or MMSA ``video$_$clip``)."""
+    s = str(sample_id)
+    if "$_$" in s:
+        return s.split("$_$")[0]
+    return s.rsplit("_", 1)[0] if "_" in s else s
+
+
+@dataclass
+class Dataset:
+    """In-memory dataset. ``modalities`` is ordered (the order names interaction blocks)."""
+
+    modalities: dict[str, np.ndarray]
+    label: np.ndarray
+    split: np.ndarray
+    id: np.ndarray
+    lengths: dict[str, np.ndarray] = field(default_factory=dict)
+    columns: dict[str, np.ndarray] = field(default_factory=dict)  # other str columns
+    meta: dict = field(default_factory=dict)
+    path: str | None = None
+    split_key: str = "split"
+    task: str = "regression"
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.modalities)
+
+    def subset(self, mask_or_index) -> "Dataset":
+        idx = np.asarray(mask_or_index)
+        return Dataset(
+            modalities={k: v[idx] for k, v in self.modalities.items()},
+            label=self.label[idx], split=self.split[idx], id=self.id[idx],
+            lengths={k: v[idx] for k, v in self.lengths.items()},
+            columns={k: v[idx] for k, v in self.columns.items()},
+            meta=self.meta, path=self.path, split_key=self.split_key, task=self.task,
+        )
+
+    def part(self, split: str) -> "Dataset":
+        return self.subset(self.split == split)
+
+    def counts(self) -> dict[str, int]:
+        return {s: int((self.split == s).sum()) for s in SPLITS}
+
+
+def infer_task(label: np.ndarray) -> str:
+    if np.issubdtype(label.dtype, np.integer) or label.dtype == bool:
+        return "classification"
+    return "regression"
+
+
+def load_dataset(path: str | Path, split_key: str = "split", modalities: list[str] | None = None,
+                 task: str = "auto") -> Dataset:
+    """Read a mweight ``.npz`` dataset; every problem is a one-line :class:`MWeightError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise MWeightError(f"{path}: dataset file not found")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        raise MWeightError(f"{path}: not a readable .npz dataset ({exc})") from None
+    except ValueError as exc:
+        raise MWeightError(f"{path}: contains pickled objects, which mweight never loads ({exc})") from None
+    if "label" not in arrays:
+        raise MWeightError(f"{path}: missing field 'label' (expected (N,) labels)")
+    label = arrays.pop("label")
+    if label.ndim == 2 and label.shape[1] == 1:
+        label = label[:, 0]
+    if label.ndim != 1:
+        raise MWeightError(f"{path}: field 'label' has shape {label.shape}; expected (N,)")
+    n = len(label)
+    ids = arrays.pop("id", None)
+    if ids is None:
+        ids = arrays.pop("segment_id", None)
+    if ids is None:
+        ids = np.array([str(i) for i in range(n)])
+    meta: dict = {}
+    if "meta_json" in arrays:
+        try:
+            meta = json.loads(str(arrays.pop("meta_json")))
+        except json.JSONDecodeError:
+            raise MWeightError(f"{path}: field 'meta_json' is not valid JSON") from None
+    columns: dict[str, np.ndarray] = {}
+    lengths: dict[str, np.ndarray] = {}
+    mods: dict[str, np.ndarray] = {}
+    for key, arr in arrays.items():
+        if arr.ndim == 0 or arr.shape[0] != n:
+            raise MWeightError(f"{path}: field {key!r} has {arr.shape[0] if arr.ndim else 0} rows; expected {n} (as 'label')")
+        if arr.dtype.kind in "US":
+            columns[key] = arr.astype(str)
+        elif key.endswith("_lengths"):
+            lengths[key[: -len("_lengths")]] = arr.astype(np.int64)
+        elif arr.dtype.kind in "biuf":
+            if arr.ndim < 2:
+                raise MWeightError(f"{path}: field {key!r} has shape {arr.shape}; a modality must be (N, D), (N, T, D) or (N, L)")
+            mods[key] = arr
+        else:
+            raise MWeightError(f"{path}: field {key!r} has dtype {arr.dtype}; expected numbers or strings")
+    for m in list(lengths):
+        if m not in mods:
+            raise MWeightError(f"{path}: field '{m}_lengths' has no modality {m!r}")
+    if modalities:
+        missing = [m for m in modalities if m not in mods]
+        if missing:
+            raise MWeightError(f"{path}: data.modalities asks for {missing[0]!r}; the file has {', '.join(mods)}")
+        mods = {m: mods[m] for m in modalities}
+        lengths = {m: v for m, v in lengths.items() if m in mods}
+    if len(mods) < 1:
+        raise MWeightError(f"{path}: no modality arrays found (expected numeric (N, ...) fields next to 'label')")
+    if split_key not in columns:
+        raise MWeightError(
+            f"{path}: no split column {split_key!r}; string columns present: {', '.join(columns) or 'none'}"
+        )
+    split = columns[split_key]
+    bad = sorted(set(np.unique(split)) - set(SPLITS))
+    if bad:
+        raise MWeightError(f"{path}: field {split_key!r} has value {bad[0]!r}; expected train / valid / test")
+    if task == "auto":
+        task = infer_task(label)
+    if task == "regression":
+        label = label.astype(np.float32)
+        if not np.isfinite(label).all():
+            raise MWeightError(f"{path}: field 'label' has NaN or infinite values")
+    else:
+        if not np.issubdtype(label.dtype, np.integer) and not np.all(label == np.round(label)):
+            raise MWeightError(f"{path}: field 'label' must hold class indices 0..K-1 for classification")
+        label = label.astype(np.int64)
+        if label.min() < 0:
+            raise MWeightError(f"{path}: field 'label' has negative class {label.min()}; expected 0..K-1")
+    return Dataset(modalities=mods, label=label, split=split, id=ids.astype(str), lengths=lengths,
+                   columns=columns, meta=meta, path=str(path), split_key=split_key, task=task)
+
+
+def carve_validation(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, dict]:
+    """Give a train/test-only split a validation set made of whole videos from train.
+
+    Grouping by video keeps it speaker-independent. Returns the new dataset and a
+    record (saved in the run config) of which videos were moved.
+    """
+    if (ds.split == "valid").any():
+        return ds, {}
+    train_idx = np.nonzero(ds.split == "train")[0]
+    if len(train_idx) < 4:
+        raise MWeightError(f"{ds.path}: split {ds.split_key!r} has {len(train_idx)} train samples; too few to carve a validation set")
+    videos = np.array([video_of(i) for i in ds.id[train_idx]])
+    uniq = np.unique(videos)
+    rng = np.random.default_rng(seed)
+    if len(uniq) >= 5:
+        order = rng.permutation(uniq)
+        target = fraction * len(train_idx)
+        chosen, total = [], 0
+        counts = {v: int((videos == v).sum()) for v in uniq}
+        for v in order:
+            if total >= target:
+                break
+            chosen.append(v)
+            total += counts[v]
+        move = train_idx[np.isin(videos, chosen)]
+        record = {"carved_from": "train", "by": "video", "seed": seed, "videos": sorted(map(str, chosen))}
+    else:  # ids are not grouped (e.g. synthetic): carve samples
+        k = max(1, int(round(fraction * len(train_idx))))
+        move = rng.choice(train_idx, size=k, replace=False)
+        record = {"carved_from": "train", "by": "sample", "seed": seed, "n": int(k)}
+    split = ds.split.copy()
+    split[move] = "valid"
+    out = ds.subset(np.arange(len(ds)))
+    out.split = split
+    record["counts"] = out.counts()
+    return out, record

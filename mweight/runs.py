@@ -1,0 +1,266 @@
+"""Run directories: what ``mweight train`` writes and every other tool reads.
+
+One run (one seed)::
+
+    RUN_DIR/config.yaml       resolved config (+ _meta: dataset, sha256, blocks, version)
+    RUN_DIR/metrics.json      {"train": {...}, "valid": {...}, "test": {...}, "info": {...}}
+    RUN_DIR/relevance.json    {"p": ..., "beta": {block: v}, "share": {block: v}, ...}
+    RUN_DIR/history.csv       per epoch: losses, validation metrics, beta and share per block
+    RUN_DIR/model.pt          {"config", "state_dict", "shapes", ...}; loaded with weights_only=True
+    RUN_DIR/predictions.csv   id, split, label, prediction, bias, one column per block
+                              (block columns + bias sum to the prediction)
+
+Several seeds: ``OUT/seed_<s>/`` per seed plus ``OUT/summary.json`` and ``OUT/summary.md``.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from . import __version__
+from .config import Config
+from .data import Dataset
+from .errors import MWeightError
+from .fileio import atomic_path, load_torch, save_torch, write_json, write_text, write_yaml
+from .metrics import METRIC_LABELS
+from .model import MWeightNet, shapes_from_json, shapes_to_json
+from .train import FitResult, predict_tensors, to_tensors
+
+RUN_FILES = ("config.yaml", "metrics.json", "relevance.json", "history.csv", "model.pt", "predictions.csv")
+FORMAT_VERSION = 1
+
+
+def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- model files ----------------------------------------------------------
+def model_payload(model: MWeightNet, cfg: Config, task: str) -> dict:
+    return {
+        "format_version": FORMAT_VERSION,
+        "mweight_version": __version__,
+        "config": cfg.to_dict(),
+        "state_dict": model.state_dict(),
+        "shapes": shapes_to_json(model.shapes),
+        "out_dim": model.out_dim,
+        "task": task,
+        "block_names": list(model.block_names),
+    }
+
+
+def save_model(path: str | Path, model: MWeightNet, cfg: Config, task: str) -> None:
+    save_torch(path, model_payload(model, cfg, task))
+
+
+def load_model(path: str | Path) -> tuple[MWeightNet, Config, str]:
+    """Rebuild a model from ``model.pt`` (state_dict + config; ``weights_only=True``)."""
+    payload = load_torch(path)
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        raise MWeightError(f"{path}: not a mweight model file (expected state_dict and config)")
+    cfg = Config.from_dict(payload["config"], source=str(path))
+    shapes = shapes_from_json(payload["shapes"])
+    model = MWeightNet(shapes, payload["out_dim"], cfg.model, standardize=cfg.data.standardize)
+    try:
+        model.load_state_dict(payload["state_dict"])
+    except RuntimeError as exc:
+        raise MWeightError(f"{path}: weights do not match the saved config ({str(exc).splitlines()[0]})") from None
+    model.eval()
+    return model, cfg, payload.get("task", "regression")
+
+
+# -- predictions ----------------------------------------------------------
+def predictions_frame(model: MWeightNet, ds: Dataset) -> pd.DataFrame:
+    """id, split, label, prediction, bias, one column per block; blocks + bias = prediction.
+
+    Regression: the predicted value. Classification: ``prediction`` is the class,
+    ``score`` the logit of that class, and the block columns decompose that logit.
+    """
+    inputs, lengths, _ = to_tensors(ds)
+    pred, contrib = predict_tensors(model, inputs, lengths, contributions=True)
+    bias = model.final.bias.detach().numpy()
+    df = pd.DataFrame({"id": ds.id, "split": ds.split, "label": ds.label})
+    if ds.task == "classification" or model.out_dim > 1:
+        cls = pred.argmax(axis=1)
+        rows = np.arange(len(cls))
+        df["prediction"] = cls
+        df["score"] = pred[rows, cls]
+        df["bias"] = bias[cls]
+        for b, c in contrib.items():
+            df[b] = c[rows, cls]
+    else:
+        df["prediction"] = pred[:, 0]
+        df["bias"] = float(bias[0])
+        for b, c in contrib.items():
+            df[b] = c[:, 0]
+    return df
+
+
+# -- writing a run --------------------------------------------------------
+def write_run(run_dir: str | Path, result: FitResult, cfg: Config, ds: Dataset, meta: dict | None = None) -> Path:
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    model = result.model
+    info_meta = {
+        "mweight_version": __version__,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "dataset": str(ds.path) if ds.path else None,
+        "dataset_sha256": sha256(ds.path) if ds.path and Path(ds.path).is_file() else None,
+        "split_key": ds.split_key,
+        "counts": ds.counts(),
+        "task": ds.task,
+        "modalities": list(ds.names),
+        "blocks": list(model.block_names),
+        "encoders": dict(model.encoder_names),
+        **(meta or {}),
+    }
+    write_yaml(run_dir / "config.yaml", {**cfg.to_dict(), "_meta": info_meta})
+    save_model(run_dir / "model.pt", model, cfg, ds.task)
+    write_json(run_dir / "metrics.json", {
+        **result.metrics,
+        "info": {"best_epoch": result.best_epoch, "epochs_run": result.extra.get("epochs_run"),
+                 "seconds": round(result.seconds, 3),
+                 "train_samples_per_second": round(result.samples_per_second, 1),
+                 "labels": {k: v for k, v in METRIC_LABELS.items()}},
+    })
+    write_json(run_dir / "relevance.json", {
+        "p": cfg.model.p, "beta": result.beta, "share": result.share,
+        "blocks": list(model.block_names), "mode": cfg.model.relevance, "norm": cfg.model.norm,
+        "best_epoch": result.best_epoch,
+        "labels": {"beta": f"raw beta (unit {cfg.model.p:g}-norm, closed form from the selected checkpoint)"
+                   if cfg.model.relevance != "explicit" else "raw beta (trainable, projected on the p-ball)",
+                   "share": "beta normalised to sum 1"},
+    })
+    hist = pd.DataFrame(result.history)
+    with atomic_path(run_dir / "history.csv") as tmp:
+        hist.to_csv(tmp, index=False)
+    preds = predictions_frame(model, ds)
+    with atomic_path(run_dir / "predictions.csv") as tmp:
+        preds.to_csv(tmp, index=False, float_format="%.7g")
+    return run_dir
+
+
+# -- reading a run --------------------------------------------------------
+@dataclass
+class Run:
+    path: Path
+    config: dict
+    metrics: dict
+    relevance: dict
+    history: pd.DataFrame | None = None
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def blocks(self) -> list[str]:
+        return list(self.relevance.get("blocks") or self.relevance.get("share", {}))
+
+    def predictions(self) -> pd.DataFrame:
+        path = self.path / "predictions.csv"
+        if not path.is_file():
+            raise MWeightError(f"{path}: file not found (run incomplete?)")
+        return pd.read_csv(path, dtype={"id": str})
+
+    def load_model(self):
+        return load_model(self.path / "model.pt")
+
+
+def is_run_dir(path: str | Path) -> bool:
+    p = Path(path)
+    return (p / "relevance.json").is_file() and (p / "config.yaml").is_file()
+
+
+def _read_json(path: Path) -> dict:
+    if not path.is_file():
+        raise MWeightError(f"{path}: file not found (run incomplete?)")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MWeightError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(d, dict):
+        raise MWeightError(f"{path}: expected a JSON object")
+    return d
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory (not the model: use ``run.load_model()``)."""
+    path = Path(path)
+    if not path.is_dir():
+        raise MWeightError(f"{path}: run directory not found")
+    cfg_path = path / "config.yaml"
+    if not cfg_path.is_file():
+        raise MWeightError(f"{cfg_path}: file not found (not a mweight run directory)")
+    try:
+        config = yaml.safe_load(cfg_path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise MWeightError(f"{cfg_path}: not valid YAML ({str(exc).splitlines()[0]})") from None
+    relevance = _read_json(path / "relevance.json")
+    for key in ("p", "beta", "share"):
+        if key not in relevance:
+            raise MWeightError(f"{path / 'relevance.json'}: missing field {key!r}")
+    metrics = _read_json(path / "metrics.json")
+    hist = None
+    if (path / "history.csv").is_file():
+        try:
+            hist = pd.read_csv(path / "history.csv")
+        except Exception as exc:  # noqa: BLE001 - any parse problem is a user-facing message
+            raise MWeightError(f"{path / 'history.csv'}: not a readable CSV ({exc})") from None
+    meta = config.pop("_meta", {}) if isinstance(config, dict) else {}
+    return Run(path=path, config=config, metrics=metrics, relevance=relevance, history=hist, meta=meta)
+
+
+def seed_dirs(out: str | Path) -> list[Path]:
+    out = Path(out)
+    return sorted((p for p in out.glob("seed_*") if is_run_dir(p)), key=lambda p: int(p.name.split("_")[1]))
+
+
+def summarize(out: str | Path) -> dict:
+    """mean ± std over seed runs of every metric and every block's beta share."""
+    runs = [load_run(p) for p in seed_dirs(out)]
+    if not runs:
+        raise MWeightError(f"{out}: no seed_* run directories to summarise")
+    summary: dict = {"seeds": [int(r.path.name.split("_")[1]) for r in runs], "metrics": {}, "share": {}, "beta": {}}
+    for split in ("valid", "test"):
+        keys = sorted({k for r in runs for k in r.metrics.get(split, {})})
+        summary["metrics"][split] = {}
+        for k in keys:
+            vals = np.array([r.metrics.get(split, {}).get(k, np.nan) for r in runs], dtype=float)
+            summary["metrics"][split][k] = {"mean": float(np.nanmean(vals)), "std": float(np.nanstd(vals)),
+                                            "values": vals.tolist()}
+    for what in ("share", "beta"):
+        blocks = runs[0].blocks
+        for b in blocks:
+            vals = np.array([r.relevance[what].get(b, np.nan) for r in runs], dtype=float)
+            summary[what][b] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals.tolist()}
+    summary["p"] = runs[0].relevance.get("p")
+    summary["labels"] = dict(METRIC_LABELS)
+    return summary
+
+
+def write_summary(out: str | Path) -> dict:
+    out = Path(out)
+    s = summarize(out)
+    write_json(out / "summary.json", s)
+    lines = [f"# Summary over seeds {', '.join(map(str, s['seeds']))}", "",
+             "std is the population std over seeds.", "", "## Test metrics", "",
+             "| metric | mean ± std |", "| --- | --- |"]
+    for k, v in s["metrics"].get("test", {}).items():
+        if k == "loss":
+            continue
+        lines.append(f"| {METRIC_LABELS.get(k, k)} | {v['mean']:.4f} ± {v['std']:.4f} |")
+    lines += ["", "## Relevance (beta share, sums to 1)", "", "| block | share mean ± std | raw beta mean |",
+              "| --- | --- | --- |"]
+    for b, v in s["share"].items():
+        lines.append(f"| {b} | {v['mean']:.4f} ± {v['std']:.4f} | {s['beta'][b]['mean']:.4f} |")
+    write_text(out / "summary.md", "\n".join(lines) + "\n")
+    return s
+

@@ -1,0 +1,267 @@
+"""The training loop (the one and only; ``mweight train``, the estimator, repro and sweeps call it).
+
+AdamW with grad-norm clipping and exponential LR decay; the MNL penalty on the
+final layer; early stopping on the validation split; seeded and deterministic on
+CPU; resumable from an atomically written checkpoint; a NaN/inf loss stops the
+run and keeps the last good checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from .config import Config
+from .data import Dataset
+from .errors import MWeightError, TrainingDiverged
+from .fileio import load_torch, save_torch
+from .metrics import compute_metrics, select_metric
+from .model import MWeightNet, make_shapes
+from .relevance import shares
+
+CHECKPOINT = "checkpoint.pt"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def to_tensors(ds: Dataset) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+    """Dataset -> (inputs, lengths, target) tensors; float features float32, tokens int64."""
+    inputs = {}
+    for m, a in ds.modalities.items():
+        if a.dtype.kind in "iub":
+            inputs[m] = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long)
+        else:
+            inputs[m] = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
+    lengths = {m: torch.as_tensor(v, dtype=torch.long) for m, v in ds.lengths.items()}
+    y = torch.as_tensor(ds.label, dtype=torch.long if ds.task == "classification" else torch.float32)
+    return inputs, lengths, y
+
+
+def build_model(ds: Dataset, cfg: Config) -> MWeightNet:
+    out_dim = int(ds.label.max()) + 1 if ds.task == "classification" else 1
+    model = MWeightNet(make_shapes(ds.modalities), out_dim, cfg.model, standardize=cfg.data.standardize)
+    train = ds.part("train")
+    for m, norm in model.input_norms.items():
+        norm.fit(train.modalities[m], train.lengths.get(m))
+    return model
+
+
+def loss_fn(cfg: Config, task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    kind = cfg.train.loss
+    if kind == "auto":
+        kind = "ce" if task == "classification" else "l1"
+    if kind == "ce":
+        if task != "classification":
+            raise MWeightError("train.loss = ce needs integer class labels (data.task classification)")
+        return nn.CrossEntropyLoss()
+    if task == "classification":
+        raise MWeightError(f"train.loss = {kind} is a regression loss; classification uses ce")
+    base = nn.L1Loss() if kind == "l1" else nn.MSELoss()
+    return lambda pred, y: base(pred[:, 0], y)
+
+
+@torch.no_grad()
+def predict_tensors(model: MWeightNet, inputs, lengths, batch_size: int = 2048, contributions: bool = False):
+    """Eval-mode predictions (N, out) and, optionally, contributions {block: (N, out)}."""
+    model.eval()
+    n = next(iter(inputs.values())).shape[0]
+    preds, contribs = [], {b: [] for b in model.block_names}
+    for start in range(0, n, batch_size):
+        sl = slice(start, start + batch_size)
+        out = model({m: x[sl] for m, x in inputs.items()}, {m: v[sl] for m, v in lengths.items()},
+                    contributions=contributions)
+        preds.append(out.prediction)
+        if contributions:
+            for b in model.block_names:
+                contribs[b].append(out.contributions[b])
+    pred = torch.cat(preds).numpy() if preds else np.zeros((0, model.out_dim), np.float32)
+    if not contributions:
+        return pred, None
+    return pred, {b: torch.cat(v).numpy() for b, v in contribs.items()}
+
+
+def prediction_values(pred: np.ndarray, task: str) -> np.ndarray:
+    return pred[:, 0] if task == "regression" else pred
+
+
+def evaluate_split(model: MWeightNet, tensors, ds_part: Dataset, task: str, lossf=None) -> dict:
+    inputs, lengths, y = tensors
+    if len(y) == 0:
+        return {}
+    pred, _ = predict_tensors(model, inputs, lengths)
+    metrics = compute_metrics(prediction_values(pred, task), ds_part.label, task)
+    if lossf is not None:
+        metrics["loss"] = float(lossf(torch.as_tensor(pred), y))
+    return metrics
+
+
+@dataclass
+class FitResult:
+    model: MWeightNet
+    history: list[dict]
+    best_epoch: int
+    metrics: dict  # {"valid": {...}, "test": {...}, "train": {...}}
+    beta: dict[str, float]
+    share: dict[str, float]
+    seconds: float = 0.0
+    samples_per_second: float = 0.0
+    extra: dict = field(default_factory=dict)
+
+
+def relevance_dicts(model: MWeightNet) -> tuple[dict[str, float], dict[str, float]]:
+    beta = model.relevance()
+    share = shares(beta)
+    return ({b: float(v) for b, v in zip(model.block_names, beta)},
+            {b: float(v) for b, v in zip(model.block_names, share)})
+
+
+def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: bool = False,
+        on_epoch: Callable[[dict], None] | None = None, max_epochs: int | None = None) -> FitResult:
+    """Train on ``ds`` ('train' part), select on 'valid', report 'train'/'valid'/'test'.
+
+    With ``run_dir``, a checkpoint is written atomically after every epoch, and
+    ``resume=True`` continues from it to the same result as an uninterrupted run.
+    ``on_epoch`` receives each history row (used by progress displays and sweeps).
+    ``max_epochs`` stops early after that many epochs (for tests of resuming).
+    """
+    t_cfg = cfg.train
+    if t_cfg.threads:
+        torch.set_num_threads(t_cfg.threads)
+    task = ds.task
+    parts = {s: ds.part(s) for s in ("train", "valid", "test")}
+    if len(parts["train"]) < 2:
+        raise MWeightError(f"{ds.path}: split {ds.split_key!r} has {len(parts['train'])} train samples; need at least 2")
+    if len(parts["valid"]) == 0:
+        raise MWeightError(f"{ds.path}: split {ds.split_key!r} has no 'valid' samples (needed for model selection)")
+    seed_everything(t_cfg.seed)
+    model = build_model(ds, cfg)
+    tensors = {s: to_tensors(p) for s, p in parts.items()}
+    lossf = loss_fn(cfg, task)
+    metric_name, mode = select_metric(task)
+
+    final_params = [model.final.weight]
+    no_decay = {id(model.final.weight), id(model.final.bias)}
+    if model.beta is not None:
+        no_decay.add(id(model.beta))
+    decay = [p for p in model.parameters() if id(p) not in no_decay and p.dim() > 1]
+    other = [p for p in model.parameters() if id(p) not in no_decay and p.dim() <= 1]
+    opt = torch.optim.AdamW([
+        {"params": decay, "weight_decay": t_cfg.weight_decay},
+        {"params": other + [model.final.bias], "weight_decay": 0.0},
+        {"params": final_params, "weight_decay": 0.0},  # penalised by MNL instead
+    ], lr=t_cfg.lr)
+    sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=t_cfg.lr_decay)
+    clip_params = [p for p in model.parameters() if p is not model.beta]
+
+    gen = torch.Generator().manual_seed(t_cfg.seed)
+    history: list[dict] = []
+    best_state, best_score, best_epoch, bad_epochs, start_epoch = None, math.inf, 0, 0, 0
+    ckpt_path = Path(run_dir) / CHECKPOINT if run_dir else None
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ck = load_torch(ckpt_path)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        torch.set_rng_state(ck["rng_torch"])
+        gen.set_state(ck["rng_shuffle"])
+        history = list(ck["history"])
+        best_state, best_score = ck["best_state"], ck["best_score"]
+        best_epoch, bad_epochs, start_epoch = ck["best_epoch"], ck["bad_epochs"], ck["epoch"]
+
+    inputs, lengths, y = tensors["train"]
+    n = len(y)
+    bs = t_cfg.batch_size
+    # Drop a trailing batch of size 1: BatchNorm cannot use it.
+    n_batches = n // bs + (1 if n % bs > 1 else 0)
+    progress = None
+    if t_cfg.progress:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(total=t_cfg.epochs, initial=start_epoch, desc="train", unit="epoch",
+                        leave=False, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    seen = 0
+    epoch = start_epoch
+    stopped = bad_epochs >= t_cfg.patience
+    try:
+        for epoch in range(start_epoch, t_cfg.epochs):
+            if stopped or (max_epochs is not None and epoch >= max_epochs):
+                break
+            model.train()
+            perm = torch.randperm(n, generator=gen)
+            tot_loss = tot_pen = 0.0
+            for b in range(n_batches):
+                idx = perm[b * bs:(b + 1) * bs]
+                out = model({m: x[idx] for m, x in inputs.items()}, {m: v[idx] for m, v in lengths.items()})
+                loss = lossf(out.prediction, y[idx])
+                pen = model.penalty()
+                total = loss + pen
+                if not torch.isfinite(total):
+                    raise TrainingDiverged(
+                        f"loss became {float(total)} at epoch {epoch + 1}, batch {b + 1}; "
+                        "try a smaller train.lr or model.lambda (the last good checkpoint is kept)")
+                opt.zero_grad(set_to_none=True)
+                total.backward()
+                nn.utils.clip_grad_norm_(clip_params, t_cfg.grad_clip)
+                opt.step()
+                if model.beta is not None:
+                    with torch.no_grad():
+                        model.beta -= t_cfg.beta_lr * model.beta.grad
+                    model.beta.grad = None
+                    model.project_beta()
+                tot_loss += loss.item() * len(idx)
+                tot_pen += pen.item() * len(idx)
+                seen += len(idx)
+            sched.step()
+            valid = evaluate_split(model, tensors["valid"], parts["valid"], task, lossf)
+            beta, share = relevance_dicts(model)
+            row = {"epoch": epoch + 1, "lr": opt.param_groups[0]["lr"] / t_cfg.lr_decay,
+                   "train_loss": tot_loss / n, "train_penalty": tot_pen / n,
+                   **{f"valid_{k}": v for k, v in valid.items()},
+                   **{f"beta_{k}": v for k, v in beta.items()}, **{f"share_{k}": v for k, v in share.items()}}
+            score = valid[metric_name] if mode == "min" else -valid[metric_name]
+            if not math.isfinite(score):
+                score = math.inf
+            if best_state is None or score < best_score:
+                best_score, best_epoch, bad_epochs = score, epoch + 1, 0
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            else:
+                bad_epochs += 1
+            row["best_epoch"] = best_epoch
+            history.append(row)
+            stopped = bad_epochs >= t_cfg.patience
+            if ckpt_path is not None:
+                save_torch(ckpt_path, {
+                    "epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                    "scheduler": sched.state_dict(), "rng_torch": torch.get_rng_state(),
+                    "rng_shuffle": gen.get_state(), "history": history, "best_state": best_state,
+                    "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                })
+            if on_epoch is not None:
+                on_epoch(row)
+            if progress is not None:
+                progress.update(1)
+                progress.set_postfix({"loss": f"{row['train_loss']:.3f}",
+                                      f"valid_{metric_name}": f"{valid[metric_name]:.3f}", "best": best_epoch})
+    finally:
+        if progress is not None:
+            progress.close()
+    seconds = time.perf_counter() - t0
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    metrics = {s: evaluate_split(model, tensors[s], parts[s], task, lossf) for s in ("train", "valid", "test")}
+    beta, share = relevance_dicts(model)
+    return FitResult(model=model, history=history, best_epoch=best_epoch, metrics=metrics, beta=beta,
+                     share=share, seconds=seconds, samples_per_second=seen / seconds if seconds > 0 else 0.0,
+                     extra={"stopped_early": stopped, "epochs_run": len(history)})
