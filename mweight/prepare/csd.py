@@ -1,0 +1,214 @@
+"""Read and write CMU-SDK computational sequences (``.csd``, HDF5) with plain h5py.
+
+Layout: one top-level group (the "root name", which need not match the file
+name, e.g. ``COAVAREP`` or ``FACET 4.1``) holding ``data/<video_id>/features``
+(T, D) and ``data/<video_id>/intervals`` (T, 2) in seconds, and
+``metadata/<key>``, one string each.
+
+Quirks handled (see DATA.md): metadata stored as raw strings (old files) or JSON
+(SDK v1.2), read back as ``bytes`` under h5py 3 (and sometimes stored as the
+literal text ``"b'...'"`` by an SDK that re-saved such a value); word features
+as fixed-width byte strings (``b'sp'`` = pause), decoded to ``str``; gzip or
+uncompressed datasets; float32 or float64 (kept as stored); -inf/NaN values
+(kept; the aligner ignores them when averaging).
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator, Mapping
+
+import numpy as np
+
+from ..errors import MWeightError
+
+
+@dataclass
+class ComputationalSequence:
+    """One ``.csd`` file in memory.
+
+    ``data[video_id] = (features, intervals)`` with features (T, D) (float, or
+    ``str`` for words) and intervals (T, 2) float64 seconds.
+    """
+
+    root: str
+    data: dict[str, tuple[np.ndarray, np.ndarray]]
+    metadata: dict[str, str] = field(default_factory=dict)
+    path: Path | None = None
+
+    @property
+    def is_words(self) -> bool:
+        return any(f.dtype.kind in "US" for f, _ in self.data.values())
+
+    @property
+    def dim(self) -> int:
+        for f, _ in self.data.values():
+            return int(f.shape[1])
+        return 0
+
+    def n_rows(self) -> int:
+        return sum(len(i) for _, i in self.data.values())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.data)
+
+
+def decode_metadata(value: object) -> str:
+    """One metadata value as text: bytes decoded, JSON strings unwrapped, ``"b'..'"`` unwrapped."""
+    if isinstance(value, np.ndarray):
+        value = value.reshape(-1)[0] if value.size else ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    text = str(value)
+    if len(text) >= 3 and text[:2] in ("b'", 'b"') and text[-1] == text[1]:
+        text = text[2:-1]  # an SDK re-saved str(bytes) under h5py 3
+    if text[:1] in ('"', "{", "["):
+        try:
+            loaded = json.loads(text)
+        except ValueError:
+            return text
+        return loaded if isinstance(loaded, str) else json.dumps(loaded)
+    return text
+
+
+def _open_h5(path: Path):
+    import h5py
+
+    if not path.is_file():
+        raise MWeightError(f"{path}: file not found (expected a CMU-SDK computational sequence .csd)")
+    try:
+        return h5py.File(path, "r")
+    except OSError as exc:
+        msg = str(exc).splitlines()[0][:120] if str(exc) else "unreadable"
+        raise MWeightError(f"{path}: not a readable HDF5 .csd file (truncated or wrong format: {msg})") from None
+
+
+def _pick_root(path: Path, handle) -> str:
+    import h5py
+
+    groups = [k for k in handle.keys() if isinstance(handle[k], h5py.Group)]
+    with_data = [k for k in groups if "data" in handle[k] and isinstance(handle[k]["data"], h5py.Group)]
+    if not with_data:
+        found = ", ".join(groups) or "nothing"
+        raise MWeightError(
+            f"{path}: field '<root>/data' missing (expected one top-level group with data/<video_id>/features "
+            f"and intervals; found {found})"
+        )
+    return with_data[0]
+
+
+def read_csd(path: str | os.PathLike, videos: set[str] | None = None, progress: bool = False) -> ComputationalSequence:
+    """Read a whole ``.csd`` file (or only ``videos``) into memory and validate it.
+
+    Raises :class:`MWeightError` naming the file, the field and what was expected
+    for a missing/non-HDF5 file, a missing ``data`` group, or a video whose
+    features and intervals disagree in rows or whose intervals are not (T, 2).
+    """
+    path = Path(path)
+    with _open_h5(path) as handle:
+        root = _pick_root(path, handle)
+        group = handle[root]
+        metadata: dict[str, str] = {}
+        if "metadata" in group:
+            for key in group["metadata"].keys():
+                try:
+                    metadata[key] = decode_metadata(group["metadata"][key][()])
+                except Exception:  # a broken metadata entry is not worth failing on
+                    metadata[key] = ""
+        data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        keys = list(group["data"].keys())
+        iterator = keys
+        if progress:
+            from tqdm import tqdm
+
+            iterator = tqdm(keys, desc=f"reading {path.name}", unit=" videos", leave=False, disable=None)
+        for vid in iterator:
+            if videos is not None and vid not in videos:
+                continue
+            entry = group["data"][vid]
+            for name in ("features", "intervals"):
+                if name not in entry:
+                    raise MWeightError(f"{path}: field 'data/{vid}/{name}' missing (expected a dataset)")
+            try:
+                feats = entry["features"][()]
+                intervals = np.asarray(entry["intervals"][()], dtype=np.float64)
+            except OSError as exc:
+                raise MWeightError(f"{path}: field 'data/{vid}' unreadable (truncated file? {str(exc)[:80]})") from None
+            data[vid] = _validate(path, vid, feats, intervals)
+    name = metadata.get("root name") or root
+    return ComputationalSequence(root=name, data=data, metadata=metadata, path=path)
+
+
+def _validate(path: Path, vid: str, feats: np.ndarray, intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    feats = np.asarray(feats)
+    if feats.dtype.kind == "S":
+        feats = np.char.decode(feats, "utf-8", errors="replace")
+    elif feats.dtype.kind == "O":
+        feats = np.array([x.decode("utf-8", "replace") if isinstance(x, bytes) else str(x) for x in feats.ravel()]).reshape(feats.shape)
+    elif feats.dtype.kind not in "fiuUb":
+        raise MWeightError(f"{path}: field 'data/{vid}/features' has dtype {feats.dtype} (expected float or byte-string words)")
+    if feats.ndim == 1:
+        feats = feats[:, None]
+    if intervals.ndim != 2 or intervals.shape[1] != 2:
+        raise MWeightError(f"{path}: field 'data/{vid}/intervals' has shape {intervals.shape} (expected (T, 2) start/end seconds)")
+    if feats.shape[0] != intervals.shape[0]:
+        raise MWeightError(
+            f"{path}: fields 'data/{vid}/features' and 'intervals' have {feats.shape[0]} and "
+            f"{intervals.shape[0]} rows (expected the same number)"
+        )
+    if feats.ndim != 2:
+        feats = feats.reshape(feats.shape[0], -1)
+    if feats.dtype.kind in "iub":
+        feats = feats.astype(np.float64)
+    return feats, intervals
+
+
+def write_csd(
+    path: str | os.PathLike,
+    root: str,
+    data: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    metadata: Mapping[str, str] | None = None,
+    *,
+    metadata_style: str = "raw",
+    compression: str | None = None,
+) -> None:
+    """Write ``data[video_id] = (features, intervals)`` in the exact SDK ``.csd`` layout.
+
+    ``metadata_style`` is ``"raw"`` (old files: plain vlen strings) or ``"json"``
+    (SDK v1.2: each value ``json.dumps``-ed). Word features given as ``str`` are
+    stored as fixed-width byte strings like the real words file. ``compression``
+    may be ``"gzip"``. Used by the tests and to build fixtures.
+    """
+    import h5py
+
+    meta = {"root name": root, "computational sequence description": "written by mweight",
+            "dimension names": "None", "md5": "None", "uuid": "None"}
+    meta.update(metadata or {})
+    path = Path(path)
+    with h5py.File(path, "w") as handle:
+        group = handle.create_group(root)
+        data_group = group.create_group("data")
+        for vid, (feats, intervals) in data.items():
+            feats = np.asarray(feats)
+            if feats.dtype.kind == "U":
+                feats = np.char.encode(feats, "utf-8")
+            g = data_group.create_group(vid)
+            g.create_dataset("features", data=feats, compression=compression)
+            g.create_dataset("intervals", data=np.asarray(intervals), compression=compression)
+        meta_group = group.create_group("metadata")
+        for key, value in meta.items():
+            text = json.dumps(str(value)) if metadata_style == "json" else str(value)
+            ds = meta_group.create_dataset(key, (1,), dtype=h5py.special_dtype(vlen=str))
+            ds[0] = text
+
+
+def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
