@@ -1,0 +1,837 @@
+"""Everything the Streamlit app shows, computed without Streamlit (the pages stay thin).
+
+- **Safe discovery** (:func:`discover_runs`): run folders are found *inside* the runs
+  folder the app was started with, without following symbolic links; a page can only
+  open an entry of that list (:func:`find_entry`), so a query parameter or a text input
+  can never name a path outside it (no ``..``, no absolute paths).
+- **Loading** (:func:`load_group`): one run or one ``seed_*`` group through
+  :func:`mweight.runs.load_run`; incomplete, old or corrupt folders raise
+  :class:`~mweight.errors.MWeightError` with a one-line message the page shows.
+- **Tables for the charts**: β share mean ± std over seeds, labelled metrics,
+  history in long form, segments with their per-block contributions, waterfalls,
+  run comparisons, and a plain-language reading of β.
+- **Faithfulness** (:func:`faithfulness`): β next to the importance measured by
+  removing one block's contribution (exact, the prediction is additive over blocks)
+  and by permuting one modality's inputs; uses :mod:`mweight.analysis` when present.
+- **Training from the app** (:func:`train_synthetic`, :func:`train_on_file`): through
+  :func:`mweight.trainrun.train_runs` (the one training loop) with an epoch callback.
+
+Nothing here unpickles a file: runs are JSON/YAML/CSV, models load with
+``weights_only=True``, datasets with ``allow_pickle=False``.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import MWeightError
+from .metrics import METRIC_LABELS, METRIC_MODES
+
+ROOT_ENV = "MWEIGHT_APP_RUNS_DIR"
+DEFAULT_RUNS_DIR = "runs"
+MAX_DEPTH = 4  # how deep below the runs folder runs are looked for
+RUN_MARKERS = ("config.yaml", "metrics.json", "relevance.json", "history.csv", "model.pt",
+               "predictions.csv", "checkpoint.pt")
+SKIP_DIRS = {"__pycache__", "node_modules"}
+# Metrics shown first (MMSA regression, then classification).
+MAIN_METRICS = ("mae", "corr", "acc2_non0", "f1_non0", "acc2_has0", "f1_has0", "acc7", "acc5", "acc", "f1", "ce")
+
+
+# ---------------------------------------------------------------- runs folder
+def runs_root(arg: str | os.PathLike | None = None) -> Path:
+    """The runs folder: ``arg``, else ``$MWEIGHT_APP_RUNS_DIR``, else ``./runs``; resolved."""
+    raw = arg or os.environ.get(ROOT_ENV) or DEFAULT_RUNS_DIR
+    return Path(raw).expanduser().resolve()
+
+
+def inside(root: Path, path: Path) -> bool:
+    """Whether ``path`` (after resolving symlinks) lies in ``root`` (resolved)."""
+    try:
+        Path(os.path.realpath(path)).relative_to(os.path.realpath(root))
+        return True
+    except ValueError:
+        return False
+
+
+def safe_join(root: Path, rel: str) -> Path:
+    """``root / rel`` for a relative POSIX path that stays inside ``root``; else MWeightError."""
+    rel = str(rel or ".").strip()
+    pure = PurePosixPath(rel.replace("\\", "/"))
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", rel) or ".." in pure.parts or "\x00" in rel:
+        raise MWeightError(f"{rel!r}: not a folder inside the runs folder")
+    path = Path(root, *pure.parts) if pure.parts else Path(root)
+    if not inside(root, path):
+        raise MWeightError(f"{rel!r}: not a folder inside the runs folder")
+    return path
+
+
+@dataclass(frozen=True)
+class RunEntry:
+    """One thing the app can open: a single run, a group of seeds, or a broken folder."""
+
+    rel: str  # POSIX path relative to the runs folder ("." = the folder itself)
+    kind: str  # "single" | "seeds" | "broken"
+    seeds: tuple[int, ...] = ()
+    problem: str | None = None  # why a "broken" folder cannot be shown
+
+    @property
+    def label(self) -> str:
+        name = "(runs folder)" if self.rel == "." else self.rel
+        if self.kind == "seeds":
+            return f"{name}  ·  {len(self.seeds)} seed{'s' if len(self.seeds) != 1 else ''}"
+        if self.kind == "broken":
+            return f"{name}  ·  cannot be read"
+        return name
+
+
+def _seed_of(name: str) -> int | None:
+    m = re.fullmatch(r"seed_(-?\d+)", name)
+    return int(m.group(1)) if m else None
+
+
+def _problem(path: Path) -> str:
+    from .runs import load_run
+
+    try:
+        run = load_run(path)
+        check_run(run)
+    except MWeightError as exc:
+        return str(exc)
+    except Exception as exc:  # noqa: BLE001 - shown as a message, never a traceback
+        return f"{path}: unreadable ({type(exc).__name__}: {exc})"
+    return f"{path}: incomplete run"
+
+
+def discover_runs(root: Path) -> list[RunEntry]:
+    """Runs below ``root`` (depth <= MAX_DEPTH, symlinks not followed), sorted by path.
+
+    A folder with ``config.yaml`` + ``relevance.json`` is a run; a folder whose
+    ``seed_<s>`` sub-folders are runs is a seed group; a folder holding some run
+    files but not enough is listed as ``broken`` with the reason.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    from .runs import is_run_dir
+
+    out: list[RunEntry] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        d = Path(dirpath)
+        rel_parts = d.relative_to(root).parts
+        rel = "/".join(rel_parts) or "."
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and n not in SKIP_DIRS
+                             and not (d / n).is_symlink())
+        if len(rel_parts) >= MAX_DEPTH:
+            dirnames[:] = []
+        seed_subdirs = [n for n in dirnames if _seed_of(n) is not None]
+        if is_run_dir(d) and _seed_of(d.name) is None:
+            out.append(RunEntry(rel, "single"))
+            dirnames[:] = []
+            continue
+        if seed_subdirs:
+            good = sorted(_seed_of(n) for n in seed_subdirs if is_run_dir(d / n))
+            if good:
+                out.append(RunEntry(rel, "seeds", tuple(good)))
+            else:
+                out.append(RunEntry(rel, "broken", problem=_problem(d / seed_subdirs[0])))
+            dirnames[:] = [n for n in dirnames if _seed_of(n) is None]
+            continue
+        if _seed_of(d.name) is None and any(f in filenames for f in RUN_MARKERS):
+            out.append(RunEntry(rel, "broken", problem=_problem(d)))
+            dirnames[:] = []
+    return sorted(out, key=lambda e: e.rel)
+
+
+def find_entry(entries: Iterable[RunEntry], rel: str | None) -> RunEntry | None:
+    """The discovered entry named ``rel`` (e.g. from a query parameter), or None."""
+    for e in entries:
+        if rel is not None and e.rel == rel:
+            return e
+    return None
+
+
+def folder_stamp(root: Path, entry: RunEntry) -> tuple:
+    """(file, mtime_ns, size) of every file of a run or seed group: a cache key."""
+    base = safe_join(root, entry.rel)
+    dirs = [base] + ([base / f"seed_{s}" for s in entry.seeds] if entry.kind == "seeds" else [])
+    stamp = []
+    for d in dirs:
+        if not d.is_dir():
+            continue
+        for f in sorted(d.iterdir()):
+            if f.is_file():
+                st = f.stat()
+                stamp.append((str(f.relative_to(base)), st.st_mtime_ns, st.st_size))
+    return tuple(stamp)
+
+
+# ---------------------------------------------------------------- loading
+def check_run(run) -> list[str]:
+    """Raise MWeightError if a loaded run cannot be shown; return warnings (e.g. old version)."""
+    from . import __version__
+
+    rel_path = run.path / "relevance.json"
+    for key in ("beta", "share"):
+        val = run.relevance.get(key)
+        if not isinstance(val, dict) or not val:
+            raise MWeightError(f"{rel_path}: field {key!r} must map each block to a number")
+        for b, v in val.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise MWeightError(f"{rel_path}: field {key}.{b} = {v!r}; expected a finite number")
+    p = run.relevance.get("p")
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise MWeightError(f"{rel_path}: field 'p' = {p!r}; expected a number")
+    if set(run.relevance["beta"]) != set(run.relevance["share"]):
+        raise MWeightError(f"{rel_path}: 'beta' and 'share' name different blocks")
+    met_path = run.path / "metrics.json"
+    if not any(isinstance(run.metrics.get(s), dict) and run.metrics.get(s) for s in ("test", "valid")):
+        raise MWeightError(f"{met_path}: no 'test' or 'valid' metrics (expected {{split: {{metric: value}}}})")
+    warnings = []
+    if run.history is not None and "epoch" not in run.history.columns:
+        raise MWeightError(f"{run.path / 'history.csv'}: missing column 'epoch'")
+    version = run.meta.get("mweight_version") if isinstance(run.meta, dict) else None
+    if not version:
+        warnings.append(f"{run.path}: written by an older mweight (no _meta in config.yaml); "
+                        "some views may be missing — re-run `mweight train` to refresh it")
+    elif version.split(".")[:2] != __version__.split(".")[:2]:
+        warnings.append(f"{run.path}: written by mweight {version}; this is {__version__}")
+    if run.history is None:
+        warnings.append(f"{run.path / 'history.csv'}: file not found; no training curves")
+    return warnings
+
+
+@dataclass
+class RunGroup:
+    """One run (``seeds == [None]``) or the runs of a seed group, all checked."""
+
+    entry: RunEntry
+    path: Path
+    runs: list  # list[mweight.runs.Run]
+    seeds: list
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def blocks(self) -> list[str]:
+        return self.runs[0].blocks
+
+    @property
+    def task(self) -> str:
+        t = self.runs[0].meta.get("task") if isinstance(self.runs[0].meta, dict) else None
+        if t in ("regression", "classification"):
+            return t
+        split = self.runs[0].metrics.get("test") or self.runs[0].metrics.get("valid") or {}
+        return "regression" if "mae" in split else "classification"
+
+    @property
+    def p(self) -> float:
+        return float(self.runs[0].relevance["p"])
+
+    @property
+    def norm(self) -> str:
+        return str(self.runs[0].relevance.get("norm") or self.runs[0].config.get("model", {}).get("norm", "?"))
+
+    @property
+    def relevance_mode(self) -> str:
+        return str(self.runs[0].relevance.get("mode") or self.runs[0].config.get("model", {}).get("relevance", "?"))
+
+    @property
+    def name(self) -> str:
+        return "(runs folder)" if self.entry.rel == "." else self.entry.rel
+
+    def run_for(self, seed) -> object:
+        for s, r in zip(self.seeds, self.runs):
+            if s == seed:
+                return r
+        return self.runs[0]
+
+
+def load_group(root: Path, entry: RunEntry) -> RunGroup:
+    """Load and check a discovered entry; every problem is a one-line MWeightError."""
+    from .runs import load_run
+
+    base = safe_join(root, entry.rel)
+    if entry.kind == "broken":
+        raise MWeightError(entry.problem or f"{base}: cannot be read")
+    dirs = [(s, base / f"seed_{s}") for s in entry.seeds] if entry.kind == "seeds" else [(None, base)]
+    runs, seeds, warnings, errors = [], [], [], []
+    for seed, d in dirs:
+        try:
+            for f in RUN_MARKERS:  # a run file may not point outside the runs folder
+                if (d / f).exists() and not inside(root, d / f):
+                    raise MWeightError(f"{d / f}: points outside the runs folder; not read")
+            run = load_run(d)
+            warnings += check_run(run)
+        except MWeightError as exc:
+            errors.append(str(exc))
+            continue
+        except Exception as exc:  # noqa: BLE001 - a corrupt file must not become a traceback
+            errors.append(f"{d}: unreadable ({type(exc).__name__}: {str(exc)[:200]})")
+            continue
+        runs.append(run)
+        seeds.append(seed)
+    if not runs:
+        raise MWeightError(errors[0] if errors else f"{base}: no readable run")
+    blocks = runs[0].blocks
+    keep_runs, keep_seeds = [], []
+    for s, r in zip(seeds, runs):
+        if r.blocks != blocks:
+            errors.append(f"{r.path}: blocks {r.blocks} differ from seed {seeds[0]}'s {blocks}; left out")
+            continue
+        keep_runs.append(r)
+        keep_seeds.append(s)
+    warnings += [f"left out: {e}" for e in errors]
+    return RunGroup(entry, base, keep_runs, keep_seeds, warnings)
+
+
+# ---------------------------------------------------------------- overview tables
+def block_kind(block: str) -> str:
+    return "interaction" if "*" in block else "modality"
+
+
+def share_table(group: RunGroup) -> pd.DataFrame:
+    """block, kind, share_mean, share_std, beta_mean, beta_std, n_seeds (population std)."""
+    rows = []
+    for b in group.blocks:
+        share = np.array([r.relevance["share"].get(b, np.nan) for r in group.runs], dtype=float)
+        beta = np.array([r.relevance["beta"].get(b, np.nan) for r in group.runs], dtype=float)
+        rows.append({"block": b, "kind": block_kind(b), "share_mean": float(np.nanmean(share)),
+                     "share_std": float(np.nanstd(share)), "beta_mean": float(np.nanmean(beta)),
+                     "beta_std": float(np.nanstd(beta)), "n_seeds": int(np.isfinite(share).sum())})
+    return pd.DataFrame(rows, columns=["block", "kind", "share_mean", "share_std", "beta_mean", "beta_std",
+                                       "n_seeds"])
+
+
+def metric_label(key: str) -> str:
+    return METRIC_LABELS.get(key, key)
+
+
+def metrics_table(group: RunGroup, splits: Iterable[str] = ("test", "valid")) -> pd.DataFrame:
+    """split, metric, label (the convention), mean, std, n, better ('lower'/'higher')."""
+    rows = []
+    for split in splits:
+        keys = [k for k in MAIN_METRICS if any(k in (r.metrics.get(split) or {}) for r in group.runs)]
+        for k in keys:
+            vals = np.array([(r.metrics.get(split) or {}).get(k, np.nan) for r in group.runs], dtype=float)
+            vals = vals[np.isfinite(vals)]
+            rows.append({"split": split, "metric": k, "label": metric_label(k),
+                         "mean": float(vals.mean()) if vals.size else float("nan"),
+                         "std": float(vals.std()) if vals.size else float("nan"), "n": int(vals.size),
+                         "better": "lower" if METRIC_MODES.get(k) == "min" else "higher"})
+    return pd.DataFrame(rows, columns=["split", "metric", "label", "mean", "std", "n", "better"])
+
+
+def headline_metrics(group: RunGroup, n: int = 4) -> pd.DataFrame:
+    """The first ``n`` test metrics (valid if there is no test split)."""
+    t = metrics_table(group, ("test",))
+    if t.empty:
+        t = metrics_table(group, ("valid",))
+    return t.head(n)
+
+
+def _pct(x: float) -> str:
+    v = 100 * x
+    if 0 < v < 1:
+        return "less than 1%"
+    return f"{v:.0f}%"
+
+
+def _block_phrase(block: str) -> str:
+    return f"the {block} interaction" if "*" in block else block
+
+
+def reading_sentence(shares: dict[str, float], n_seeds: int = 1) -> str:
+    """One plain-language sentence, e.g. "text carries 71% of the relevance, ... ".
+
+    ``shares``: β share per block (sums to 1). Blocks are named largest first; the
+    top three are named, the rest summed.
+    """
+    items = sorted(((b, float(v)) for b, v in shares.items() if v is not None and math.isfinite(v)),
+                   key=lambda kv: -kv[1])
+    if not items:
+        return "This run has no relevance weights."
+    total = sum(v for _, v in items) or 1.0
+    items = [(b, v / total) for b, v in items]
+    first_b, first_v = items[0]
+    head = f"{_block_phrase(first_b)} carries {_pct(first_v)} of the relevance"
+    k = len(items) if len(items) <= 4 else 3  # name every block, or the top 3 and sum the rest
+    named = [f"{_block_phrase(b)} {_pct(v)}" for b, v in items[1:k]]
+    rest = items[k:]
+    parts = [head] + named
+    if len(parts) > 1 and not rest:
+        text = ", ".join(parts[:-1]) + " and " + parts[-1]
+    else:
+        text = ", ".join(parts)
+    if rest:
+        rest_v = sum(v for _, v in rest)
+        text += f"; the other {len(rest)} block{'s' if len(rest) > 1 else ''} together {_pct(rest_v)}"
+    text = text[0].upper() + text[1:]
+    suffix = f" (β share, mean over {n_seeds} seeds)" if n_seeds > 1 else " (β share)"
+    return text + suffix + "."
+
+
+def group_reading(group: RunGroup) -> str:
+    t = share_table(group)
+    return reading_sentence(dict(zip(t["block"], t["share_mean"])), len(group.runs))
+
+
+# ---------------------------------------------------------------- training dynamics
+def history_long(group: RunGroup, what: str = "share") -> pd.DataFrame:
+    """seed, epoch, block, value: β (``what='beta'``) or β share per block per epoch."""
+    frames = []
+    for s, r in zip(group.seeds, group.runs):
+        h = r.history
+        if h is None or h.empty:
+            continue
+        for b in group.blocks:
+            col = f"{what}_{b}"
+            if col in h.columns:
+                frames.append(pd.DataFrame({"seed": "-" if s is None else str(s), "epoch": h["epoch"].astype(int),
+                                            "block": b, "value": pd.to_numeric(h[col], errors="coerce")}))
+    if not frames:
+        return pd.DataFrame(columns=["seed", "epoch", "block", "value"])
+    return pd.concat(frames, ignore_index=True)
+
+
+def valid_metric_long(group: RunGroup) -> pd.DataFrame:
+    """seed, epoch, metric, label, value, best_epoch: validation metrics per epoch."""
+    frames = []
+    for s, r in zip(group.seeds, group.runs):
+        h = r.history
+        if h is None or h.empty:
+            continue
+        for col in h.columns:
+            if not col.startswith("valid_") or col == "valid_loss":
+                continue
+            k = col[len("valid_"):]
+            frames.append(pd.DataFrame({"seed": "-" if s is None else str(s), "epoch": h["epoch"].astype(int),
+                                        "metric": k, "label": metric_label(k),
+                                        "value": pd.to_numeric(h[col], errors="coerce"),
+                                        "best_epoch": int(r.metrics.get("info", {}).get("best_epoch") or 0)}))
+    if not frames:
+        return pd.DataFrame(columns=["seed", "epoch", "metric", "label", "value", "best_epoch"])
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---------------------------------------------------------------- segments
+def dataset_path(root: Path, run) -> Path | None:
+    """The dataset file a run recorded (config data.path), if it exists."""
+    raw = (run.config.get("data") or {}).get("path") or (run.meta or {}).get("dataset")
+    if not raw:
+        return None
+    p = Path(str(raw)).expanduser()
+    candidates = [p] if p.is_absolute() else [Path.cwd() / p, root / p, root.parent / p]
+    for c in candidates:
+        if c.is_file() and c.suffix == ".npz":
+            return c
+    return None
+
+
+TRANSCRIPT_COLUMNS = ("transcript", "text_raw", "words", "text")
+
+
+def load_transcripts(root: Path, group: RunGroup) -> dict[str, str]:
+    """id -> transcript, from a string column of the run's dataset (``transcript``...) or
+    from a ``transcripts.csv`` in the run folder or the runs folder (``id,transcript``,
+    with or without header, as CMU-MOSI's transcripts file). Empty when unknown."""
+    out: dict[str, str] = {}
+    ds = dataset_path(root, group.runs[0])
+    if ds is not None:
+        try:
+            with np.load(ds, allow_pickle=False) as z:
+                ids_key = "id" if "id" in z.files else ("segment_id" if "segment_id" in z.files else None)
+                col = next((c for c in TRANSCRIPT_COLUMNS if c in z.files and z[c].dtype.kind in "US"), None)
+                if ids_key and col:
+                    out.update(zip(z[ids_key].astype(str).tolist(), z[col].astype(str).tolist()))
+        except Exception:  # noqa: BLE001 - transcripts are optional
+            pass
+    for f in (group.path / "transcripts.csv", root / "transcripts.csv"):
+        if f.is_file() and inside(root, f):
+            out.update(read_transcripts_csv(f))
+    return out
+
+
+def read_transcripts_csv(path: Path) -> dict[str, str]:
+    out: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
+        rows = list(csv.reader(fh))
+    if not rows:
+        return out
+    head = [c.strip().lower() for c in rows[0]]
+    id_col, text_col, start = 0, 1, 0
+    if any(c in ("id", "segment_id") for c in head):
+        id_col = head.index("id") if "id" in head else head.index("segment_id")
+        text_col = next((head.index(c) for c in ("transcript", "text") if c in head), 1)
+        start = 1
+    for r in rows[start:]:
+        if len(r) > max(id_col, text_col):
+            out[r[id_col].strip()] = r[text_col].strip()
+    return out
+
+
+def segments_frame(group: RunGroup, seed=None, transcripts: dict[str, str] | None = None) -> pd.DataFrame:
+    """predictions.csv of one seed plus error columns and the transcript when known.
+
+    Regression: ``error = prediction - label``, ``abs_error``. Classification:
+    ``correct`` and ``abs_error`` = 0/1.
+    """
+    run = group.run_for(seed)
+    try:
+        df = run.predictions()
+    except MWeightError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise MWeightError(f"{run.path / 'predictions.csv'}: not a readable CSV ({str(exc)[:200]})") from None
+    need = ["id", "label", "prediction", "bias"] + list(group.blocks)
+    missing = [c for c in need if c not in df.columns]
+    if missing:
+        raise MWeightError(f"{run.path / 'predictions.csv'}: missing column {missing[0]!r}")
+    for c in ["label", "prediction", "bias"] + list(group.blocks):
+        df[c] = pd.to_numeric(df[c], errors="coerce")
+    if group.task == "regression":
+        df["error"] = df["prediction"] - df["label"]
+        df["abs_error"] = df["error"].abs()
+    else:
+        df["correct"] = df["prediction"].round().astype("Int64") == df["label"].round().astype("Int64")
+        df["abs_error"] = (~df["correct"].astype(bool)).astype(float)
+    if transcripts:
+        df["transcript"] = df["id"].astype(str).map(transcripts).fillna("")
+    return df
+
+
+def outcome_value(df: pd.DataFrame, task: str) -> pd.Series:
+    """What the blocks + bias add up to: the prediction (regression) or the predicted
+    class's logit ``score`` (classification)."""
+    if task == "regression" or "score" not in df.columns:
+        return df["prediction"]
+    return pd.to_numeric(df["score"], errors="coerce")
+
+
+def flips_outcome(df: pd.DataFrame, block: str, task: str) -> pd.Series:
+    """Regression: whether removing ``block``'s contribution changes the sign of the
+    prediction (positive vs non-positive) — where the block decided the outcome. For
+    classification only the predicted class's logit is stored, so this is all False."""
+    if task != "regression":
+        return pd.Series(False, index=df.index)
+    pred = df["prediction"]
+    return (pred > 0) != ((pred - df[block]) > 0)
+
+
+SORTS = ("largest |contribution| of a block", "largest error", "id")
+
+
+def sort_segments(df: pd.DataFrame, by: str, block: str | None = None, task: str = "regression",
+                  split: str | None = None, query: str = "", decided_only: bool = False) -> pd.DataFrame:
+    """Filter (split, text ``query`` in id/transcript, block flips the outcome) and sort."""
+    out = df
+    if split and split != "all" and "split" in out.columns:
+        out = out[out["split"] == split]
+    q = (query or "").strip().lower()
+    if q:
+        hay = out["id"].astype(str).str.lower()
+        if "transcript" in out.columns:
+            hay = hay + " " + out["transcript"].astype(str).str.lower()
+        out = out[hay.str.contains(q, regex=False)]
+    if block and decided_only:
+        out = out[flips_outcome(out, block, task)]
+    if by == SORTS[0] and block:
+        out = out.assign(_k=out[block].abs()).sort_values("_k", ascending=False, kind="stable").drop(columns="_k")
+    elif by == SORTS[1]:
+        out = out.sort_values("abs_error", ascending=False, kind="stable")
+    else:
+        out = out.sort_values("id", kind="stable")
+    return out
+
+
+def waterfall(row: pd.Series | dict, blocks: list[str], task: str = "regression") -> pd.DataFrame:
+    """step, measure ('absolute' | 'relative' | 'total'), value, cumulative.
+
+    Bias, then each block's contribution (largest |value| first), then the total,
+    which equals the prediction (regression) or the predicted class's logit.
+    """
+    row = dict(row)
+    contribs = sorted(((b, float(row[b])) for b in blocks), key=lambda kv: -abs(kv[1]))
+    steps = [("bias", "absolute", float(row["bias"]))] + [(b, "relative", v) for b, v in contribs]
+    total = float(row["bias"]) + sum(v for _, v in contribs)
+    name = "prediction" if task == "regression" else "logit of predicted class"
+    steps.append((name, "total", total))
+    cum, run = [], 0.0
+    for _, m, v in steps:
+        run = v if m in ("absolute", "total") else run + v
+        cum.append(run)
+    return pd.DataFrame({"step": [s[0] for s in steps], "measure": [s[1] for s in steps],
+                         "value": [s[2] for s in steps], "cumulative": cum})
+
+
+# ---------------------------------------------------------------- compare
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "encoders":
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def compare_frames(groups: list[RunGroup]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(shares: run, block, share_mean, share_std; metrics: metric × run 'mean ± std';
+    config: the config keys whose values differ between the runs)."""
+    shares, metric_rows, configs = [], {}, {}
+    for g in groups:
+        t = share_table(g)
+        t.insert(0, "run", g.name)
+        shares.append(t)
+        m = metrics_table(g, ("test",))
+        for _, r in m.iterrows():
+            cell = f"{r['mean']:.4f}" + (f" ± {r['std']:.4f}" if r["n"] > 1 else "")
+            metric_rows.setdefault(r["label"], {})[g.name] = cell
+        cfg = _flatten(g.runs[0].config)
+        cfg.pop("train.seed", None)
+        cfg.pop("train.progress", None)
+        configs[g.name] = cfg
+    share_df = pd.concat(shares, ignore_index=True) if shares else pd.DataFrame()
+    metrics_df = pd.DataFrame(metric_rows).T
+    metrics_df.index.name = "metric (test)"
+    keys = sorted({k for c in configs.values() for k in c})
+    diff = {k: {n: str(c.get(k, "—")) for n, c in configs.items()} for k in keys
+            if len({str(c.get(k, "—")) for c in configs.values()}) > 1}
+    config_df = pd.DataFrame(diff).T
+    config_df.index.name = "config key"
+    return share_df, metrics_df, config_df
+
+
+# ---------------------------------------------------------------- faithfulness
+def ablation_results(run_dir: Path) -> dict | None:
+    """Results of ``mweight ablate`` saved in the run folder (``ablation.json``), if any."""
+    import json
+
+    for name in ("ablation.json", "ablate.json"):
+        f = Path(run_dir) / name
+        if f.is_file():
+            try:
+                d = json.loads(f.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return None
+            return d if isinstance(d, dict) else None
+    return None
+
+
+def _metric_drop(task: str, base: float, other: float, mode: str) -> float:
+    return (other - base) if mode == "min" else (base - other)
+
+
+def faithfulness(root: Path, group: RunGroup, seed=None, split: str = "test", repeats: int = 3,
+                 rng_seed: int = 0, progress: Callable[[float, str], None] | None = None) -> dict:
+    """β share next to the measured importance of each block and each modality.
+
+    - *block ablation*: remove block S's contribution ``W_S z_S(x)`` from every
+      prediction (exact: the prediction is additive over blocks; z_S is centred by
+      the block normalisation, so this is close to replacing it by its mean) and
+      measure how much the selection metric degrades;
+    - *modality permutation*: shuffle one modality's inputs across samples (every
+      block containing it is affected), ``repeats`` times, mean degradation.
+
+    Returns ``{"metric", "label", "base", "split", "n", "blocks": DataFrame, "modalities": DataFrame,
+    "source"}``; importance shares are the degradations clipped at 0 and normalised to sum 1.
+    """
+    import torch
+
+    from .data import load_dataset
+    from .metrics import compute_metrics, select_metric
+    from .runs import load_model
+    from .train import predict_tensors, to_tensors
+    from .data import carve_validation
+    from .config import Config
+
+    run = group.run_for(seed)
+    model_path = run.path / "model.pt"
+    if not model_path.is_file():
+        raise MWeightError(f"{model_path}: file not found (needed to measure importance)")
+    if not inside(root, model_path):
+        raise MWeightError(f"{model_path}: points outside the runs folder; not read")
+    ds_path = dataset_path(root, run)
+    if ds_path is None:
+        raw = (run.config.get("data") or {}).get("path")
+        raise MWeightError(f"{run.path / 'config.yaml'}: dataset {raw!r} (data.path) not found; "
+                           "importance needs the inputs the run was trained on")
+    model, cfg, task = load_model(model_path)
+    if not isinstance(cfg, Config):
+        raise MWeightError(f"{model_path}: no config in the model file")
+    if progress:
+        progress(0.02, "loading the dataset")
+    ds = load_dataset(ds_path, cfg.data.split_key, cfg.data.modalities, cfg.data.task)
+    ds, _ = carve_validation(ds, cfg.data.valid_fraction, cfg.data.valid_seed)
+    part = ds.part(split)
+    if len(part) < 2:
+        raise MWeightError(f"{ds_path}: split {split!r} has {len(part)} samples; need at least 2")
+    inputs, lengths, _ = to_tensors(part)
+    metric, mode = select_metric(task)
+
+    def score(pred: np.ndarray) -> float:
+        vals = pred[:, 0] if task == "regression" else pred
+        return float(compute_metrics(vals, part.label, task)[metric])
+
+    pred, contrib = predict_tensors(model, inputs, lengths, contributions=True)
+    base = score(pred)
+    share = dict(zip(*[share_table(group)[c] for c in ("block", "share_mean")]))
+    blocks = list(model.block_names)
+    steps = len(blocks) + len(model.modalities) * repeats
+    done = 0
+    rows = []
+    for b in blocks:
+        drop = _metric_drop(task, base, score(pred - contrib[b]), mode)
+        rows.append({"block": b, "kind": block_kind(b), "beta_share": share.get(b, float("nan")),
+                     "degradation": drop})
+        done += 1
+        if progress:
+            progress(done / steps, f"ablating block {b}")
+    blocks_df = pd.DataFrame(rows)
+    rng = np.random.default_rng(rng_seed)
+    mrows = []
+    n = len(part)
+    for m in model.modalities:
+        drops = []
+        for _ in range(repeats):
+            perm = torch.as_tensor(rng.permutation(n))
+            x2 = dict(inputs)
+            x2[m] = inputs[m][perm]
+            l2 = dict(lengths)
+            if m in lengths:
+                l2[m] = lengths[m][perm]
+            p2, _ = predict_tensors(model, x2, l2)
+            drops.append(_metric_drop(task, base, score(p2), mode))
+            done += 1
+            if progress:
+                progress(done / steps, f"permuting {m}")
+        containing = [b for b in blocks if m in b.split("*")]
+        mrows.append({"modality": m, "beta_share_own": share.get(m, 0.0),
+                      "beta_share_all_blocks_with_it": float(sum(share.get(b, 0.0) for b in containing)),
+                      "degradation": float(np.mean(drops)), "degradation_std": float(np.std(drops))})
+    mods_df = pd.DataFrame(mrows)
+    for df in (blocks_df, mods_df):
+        pos = df["degradation"].clip(lower=0)
+        df["importance_share"] = pos / pos.sum() if pos.sum() > 0 else 0.0
+    return {"metric": metric, "label": metric_label(metric), "mode": mode, "base": base, "split": split,
+            "n": n, "blocks": blocks_df, "modalities": mods_df, "dataset": str(ds_path),
+            "source": "mweight.appdata (block ablation + modality permutation)"}
+
+
+def rank_agreement(a: Iterable[float], b: Iterable[float]) -> float:
+    """Spearman rank correlation of two equally long sequences (nan if undefined)."""
+    a, b = pd.Series(list(a), dtype=float), pd.Series(list(b), dtype=float)
+    if len(a) < 2 or a.nunique() < 2 or b.nunique() < 2:
+        return float("nan")
+    return float(a.rank().corr(b.rank()))
+
+
+# ---------------------------------------------------------------- training from the app
+def dataset_files(root: Path) -> list[str]:
+    """``.npz`` files inside the runs folder (relative POSIX paths), for the demo trainer."""
+    out = []
+    root = Path(root)
+    if not root.is_dir():
+        return out
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        d = Path(dirpath)
+        dirnames[:] = sorted(n for n in dirnames if not n.startswith(".") and n not in SKIP_DIRS)
+        if len(d.relative_to(root).parts) >= MAX_DEPTH:
+            dirnames[:] = []
+        for f in sorted(filenames):
+            if f.endswith(".npz") and not (d / f).is_symlink():
+                out.append("/".join((d / f).relative_to(root).parts))
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
+
+
+def train_synthetic(root: Path, design: str = "additive", p: Iterable[float] = (0.8, 0.4, 0.0),
+                    n: int = 600, epochs: int = 6, seed: int = 0, length: int = 60,
+                    folder: str = "playground", on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Generate a small DNA dataset inside the runs folder and train one run on it.
+
+    ``design``: ``additive`` (one modality per value of ``p``) or ``xor`` (3 modalities,
+    label = XOR of m1 and m2, all interaction blocks). Returns
+    ``{"run_dir", "rel", "dataset", "truth", "result"}``.
+    """
+    from . import synthetic
+    from .config import resolve_config
+    from .trainrun import train_runs
+
+    root = Path(root)
+    p = [float(v) for v in p]
+    if design == "xor":
+        ds = synthetic.make_xor(n=int(n), seed=int(seed), length=int(length))
+        name = f"xor_n{n}_s{seed}"
+        preset = "dna-xor"
+    elif design == "additive":
+        ds = synthetic.make_additive(p=p, n=int(n), seed=int(seed), length=int(length))
+        name = "additive_p" + "-".join(f"{v:g}" for v in p) + f"_n{n}_s{seed}"
+        preset = "dna-additive"
+    else:
+        raise MWeightError(f"design: expected additive or xor, got {design!r}")
+    name = _slug(name)
+    base = safe_join(root, folder)
+    data_path = base / "data" / f"{name}.npz"
+    synthetic.write_dataset(ds, data_path)
+    out = base / name
+    cfg = resolve_config(preset, None, [f"train.epochs={int(epochs)}", f"train.seed={int(seed)}"],
+                         extra={"data": {"path": str(data_path)}, "train": {"progress": False}})
+    train_runs(cfg, out, seeds=None, overwrite=True, preset=preset, on_epoch=on_epoch, verbose=False)
+    return {"run_dir": out, "rel": "/".join(out.relative_to(root).parts), "dataset": data_path,
+            "truth": ds.ground_truth, "epochs": cfg.train.epochs}
+
+
+def train_on_file(root: Path, rel: str, preset: str | None, epochs: int,
+                  on_epoch: Callable[[dict], None] | None = None, split_key: str | None = None) -> dict:
+    """Train one run on a dataset file that lies inside the runs folder."""
+    from .config import resolve_config
+    from .trainrun import train_runs
+
+    root = Path(root)
+    if rel not in dataset_files(root):
+        raise MWeightError(f"{rel!r}: not a .npz dataset inside the runs folder")
+    data_path = safe_join(root, rel)
+    out = safe_join(root, "demo/" + _slug(Path(rel).stem + (f"_{preset}" if preset else "")))
+    extra = {"data": {"path": str(data_path)}, "train": {"progress": False}}
+    if split_key:
+        extra["data"]["split_key"] = split_key
+    cfg = resolve_config(preset, None, [f"train.epochs={int(epochs)}"], extra=extra)
+    train_runs(cfg, out, seeds=None, overwrite=True, preset=preset, on_epoch=on_epoch, verbose=False)
+    return {"run_dir": out, "rel": "/".join(out.relative_to(root).parts), "epochs": cfg.train.epochs}
+
+
+def truth_for(root: Path, group: RunGroup) -> dict | None:
+    """The ground truth of a synthetic run (from ``<dataset>.truth.json``), if present."""
+    import json
+
+    ds = dataset_path(root, group.runs[0])
+    if ds is None:
+        return None
+    t = ds.with_suffix(".truth.json")
+    if not t.is_file():
+        return None
+    try:
+        d = json.loads(t.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    gt = d.get("ground_truth") if isinstance(d, dict) else None
+    return gt if isinstance(gt, dict) else None
+
+
+def recovered_vs_truth(group: RunGroup, truth: dict) -> pd.DataFrame:
+    """block, recovered (β share), expected (ground-truth reference share, 0 if not listed)."""
+    t = share_table(group)
+    exp = truth.get("expected_share") or {}
+    return pd.DataFrame({"block": t["block"], "recovered": t["share_mean"],
+                         "expected": [float(exp.get(b, 0.0)) for b in t["block"]]})
