@@ -243,6 +243,11 @@ def page_segments(root: Path, group: A.RunGroup) -> None:
         cols.append("transcript")
     st.dataframe(view[cols].head(200), hide_index=True, width="stretch", height=240)
     ids = view["id"].astype(str).head(500).tolist()
+    # A new filter or sort order selects its first segment (otherwise the old pick would stay).
+    signature = (seed, split, query, by, block, decided)
+    if st.session_state.get("_seg_signature") != signature or st.session_state.get("seg_pick") not in ids:
+        st.session_state["seg_pick"] = ids[0]
+    st.session_state["_seg_signature"] = signature
     pick = st.selectbox("Segment", ids, key="seg_pick")
     row = view[view["id"].astype(str) == pick].iloc[0]
     st.subheader(f"Segment {pick}")

@@ -1,0 +1,427 @@
+"""The Streamlit app, page by page (streamlit AppTest), on runs made with the real CLI.
+
+Run folders come from ``python -m mweight synth dna`` + ``python -m mweight train``
+(and a 2-epoch MOSI run on the shared bc-LSTM features when they are present); the
+only hand-written files are the corrupt/old runs of the robustness tests.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+pytest.importorskip("streamlit")
+pytest.importorskip("plotly")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from mweight import appdata as A  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "apps" / "mweight_app.py"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+MOSI = SHARED / "mosi_bclstm_utterance_features" / "mosi_bclstm_features.npz"
+TRANSCRIPTS = SHARED / "mosi_labels" / "transcripts.csv"
+SEEDS = (1, 2, 3)
+FAST = ["--set", "train.epochs=2", "--set", "train.threads=1", "--quiet"]
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    res = subprocess.run([sys.executable, "-m", "mweight", *args], capture_output=True, text=True, cwd=cwd,
+                         timeout=300)
+    assert res.returncode == 0, f"mweight {' '.join(args)} failed:\n{res.stderr[-2000:]}"
+    return res
+
+
+def build_runs(base: Path) -> Path:
+    """A runs folder made with the real CLI (built once per pytest session):
+
+    - ``dna``: synthetic DNA (p = 0.9, 0.5, 0), blocks m1, m2, m3, m1*m2, seeds 1, 2, 3;
+    - ``dna-p2``: the same with p = 2, one seed;
+    - ``mosi``: real MOSI bc-LSTM features, regression (only if the shared data is there),
+      with the CMU-MOSI ``transcripts.csv`` copied into the runs folder.
+    """
+    root = base / "runs"
+    done = base / "runs.done"
+    if done.is_file():
+        return root
+    data = base / "data" / "dna.npz"
+    cli("synth", "dna", "--design", "additive", "--p", "0.9,0.5,0", "--n", "160", "--length", "30", "--seed", "0",
+        "--out", str(data))
+    common = ["train", "--data", str(data), "--preset", "dna-additive", "--set", "model.interactions=[m1*m2]",
+              "--set", "model.hidden=8", *FAST]
+    cli(*common, "--out", str(root / "dna"), "--seeds", ",".join(map(str, SEEDS)))
+    cli(*common, "--out", str(root / "dna-p2"), "--set", "model.p=2")
+    if MOSI.is_file():
+        cli("train", "--data", str(MOSI), "--preset", "mosi-utterance", "--split-key", "bclstm_protocol",
+            "--out", str(root / "mosi"), *FAST)
+        if TRANSCRIPTS.is_file():
+            shutil.copy(TRANSCRIPTS, root / "transcripts.csv")
+    done.write_text("ok\n")
+    return root
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory) -> Path:
+    return build_runs(tmp_path_factory.getbasetemp() / "mweight_app")
+
+
+def app(root: Path, page: str, run: str | None = None, monkeypatch=None) -> AppTest:
+    os.environ[A.ROOT_ENV] = str(root)
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params["page"] = page
+    if run is not None:
+        at.query_params["run"] = run
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture(autouse=True)
+def _restore_env():
+    old = os.environ.get(A.ROOT_ENV)
+    yield
+    if old is None:
+        os.environ.pop(A.ROOT_ENV, None)
+    else:
+        os.environ[A.ROOT_ENV] = old
+
+
+def _decode(obj):
+    """Plotly JSON stores numeric arrays as {"dtype", "bdata" (base64)}; turn them into lists."""
+    if isinstance(obj, dict):
+        if "bdata" in obj and "dtype" in obj:
+            import base64
+
+            a = np.frombuffer(base64.b64decode(obj["bdata"]), dtype=obj["dtype"])
+            shape = obj.get("shape")
+            if isinstance(shape, str):
+                shape = [int(x) for x in shape.split(",") if x.strip()]
+            return a.reshape(shape).tolist() if shape else a.tolist()
+        return {k: _decode(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_decode(v) for v in obj]
+    return obj
+
+
+def charts(at: AppTest) -> list[dict]:
+    return [_decode(json.loads(e.proto.spec)) for e in at.get("plotly_chart")]
+
+
+def texts(at: AppTest) -> str:
+    parts = [m.value for m in at.markdown] + [c.value for c in at.caption] + [t.value for t in at.title]
+    parts += [w.value for w in at.warning] + [e.value for e in at.error] + [i.value for i in at.info]
+    return "\n".join(map(str, parts))
+
+
+def seed_json(root: Path, run: str, name: str) -> list[dict]:
+    return [json.loads((root / run / f"seed_{s}" / name).read_text()) for s in SEEDS]
+
+
+# ------------------------------------------------------------------ pages
+def test_overview_shows_share_mean_std_metrics_p_norm_and_reading(runs):
+    at = app(runs, "overview", "dna")
+    assert at.title[0].value == "Overview · dna"
+    rel = seed_json(runs, "dna", "relevance.json")
+    blocks = rel[0]["blocks"]
+    share = np.array([[r["share"][b] for b in blocks] for r in rel])
+    (bar,) = charts(at)
+    trace = bar["data"][0]
+    assert trace["x"] == blocks
+    np.testing.assert_allclose(trace["y"], share.mean(0), rtol=1e-9)
+    np.testing.assert_allclose(trace["error_y"]["array"], share.std(0), rtol=1e-9)
+    assert trace["error_y"]["visible"] is True
+    assert "mean ± std over 3 seeds" in bar["layout"]["title"]["text"]
+    body = texts(at)
+    assert "p = 1" in body and "block normalisation: iterbn" in body
+    top = blocks[int(share.mean(0).argmax())]
+    pct = f"{100 * share.mean(0).max():.0f}%"
+    assert f"carries {pct} of the relevance" in body and top in body and "mean over 3 seeds" in body
+    metric_table = at.dataframe[0].value
+    acc = np.mean([json.loads((runs / "dna" / f"seed_{s}" / "metrics.json").read_text())["test"]["acc"]
+                   for s in SEEDS])
+    row = metric_table[(metric_table["split"] == "test") & (metric_table["metric (convention)"] == "Accuracy")]
+    assert row["value"].iloc[0].startswith(f"{acc:.4f} ± ")
+    assert [m.label for m in at.metric][0] == "test acc"
+
+
+def test_overview_single_run_has_no_error_bars_and_shows_ground_truth(runs):
+    at = app(runs, "overview", "dna-p2")
+    (bar,) = charts(at)
+    assert bar["data"][0]["error_y"]["visible"] is False
+    assert "p = 2" in texts(at)
+    truth = at.dataframe[-1].value  # synthetic run: recovered vs expected share
+    assert list(truth.columns) == ["block", "recovered", "expected"]
+    assert truth.set_index("block")["expected"]["m3"] == 0.0
+
+
+def test_dynamics_plots_beta_per_block_per_epoch_and_validation_metric(runs):
+    at = app(runs, "dynamics", "dna")
+    beta_fig, metric_fig = charts(at)
+    blocks = seed_json(runs, "dna", "relevance.json")[0]["blocks"]
+    assert len(beta_fig["data"]) == len(blocks) * len(SEEDS)
+    hist = pd.read_csv(runs / "dna" / "seed_2" / "history.csv")
+    tr = next(t for t in beta_fig["data"] if t["legendgroup"].startswith("m1*m2") and t["legendgroup"].endswith("2"))
+    np.testing.assert_allclose(tr["y"], hist["share_m1*m2"], rtol=1e-9)
+    assert list(tr["x"]) == [1, 2]
+    at.radio(key="dyn_what").set_value("beta").run()
+    beta_fig = charts(at)[0]
+    tr = next(t for t in beta_fig["data"] if t["legendgroup"].startswith("m1*m2") and t["legendgroup"].endswith("2"))
+    np.testing.assert_allclose(tr["y"], hist["beta_m1*m2"], rtol=1e-9)
+    assert "Accuracy" in metric_fig["layout"]["title"]["text"]
+    assert len(metric_fig["data"]) == len(SEEDS)
+
+
+def _waterfall_check(at, preds: pd.DataFrame, seg: str, blocks: list[str], value_col: str):
+    wf = charts(at)[0]["data"][0]
+    row = preds[preds["id"] == seg].iloc[0]
+    assert wf["x"][0] == "bias" and sorted(wf["x"][1:-1]) == sorted(blocks)
+    assert wf["measure"][0] == "absolute" and wf["measure"][-1] == "total"
+    np.testing.assert_allclose(wf["y"][0], row["bias"], rtol=1e-6)
+    np.testing.assert_allclose(sum(wf["y"][:-1]), row[value_col], atol=2e-5)
+    for b, v in zip(wf["x"][1:-1], wf["y"][1:-1]):
+        np.testing.assert_allclose(v, row[b], rtol=1e-6)
+
+
+def test_segments_classification_waterfall_and_sort_by_block(runs):
+    at = app(runs, "segments", "dna")
+    at.selectbox(key="seg_seed").set_value(2).run()
+    at.selectbox(key="seg_block").set_value("m1").run()
+    preds = pd.read_csv(runs / "dna" / "seed_2" / "predictions.csv", dtype={"id": str})
+    test = preds[preds["split"] == "test"]
+    expect = test.loc[test["m1"].abs().idxmax(), "id"]
+    pick = at.selectbox(key="seg_pick")
+    assert pick.value == expect  # sorted by |contribution of m1|, largest first
+    assert pick.options[:3] == test.assign(k=test["m1"].abs()).sort_values("k", ascending=False)["id"].head(3).tolist()
+    _waterfall_check(at, preds, expect, ["m1", "m2", "m3", "m1*m2"], "score")
+    assert f"{len(test)} of {len(preds)} segments" in texts(at)
+
+
+@pytest.mark.skipif(not MOSI.is_file(), reason="shared MOSI features not available")
+def test_segments_regression_transcript_error_sort_search_and_decided(runs):
+    at = app(runs, "segments", "mosi")
+    at.selectbox(key="seg_sort").set_value("largest error").run()
+    preds = pd.read_csv(runs / "mosi" / "predictions.csv", dtype={"id": str})
+    test = preds[preds["split"] == "test"]
+    worst = test.loc[(test["prediction"] - test["label"]).abs().idxmax(), "id"]
+    assert at.selectbox(key="seg_pick").value == worst
+    _waterfall_check(at, preds, worst, ["text", "audio", "video", "text*video"], "prediction")
+    transcripts = A.read_transcripts_csv(runs / "transcripts.csv")
+    assert f"> {transcripts[worst]}" in texts(at)
+    row = test[test["id"] == worst].iloc[0]
+    assert any(m.value == f"{row['prediction'] - row['label']:+.3f}" for m in at.metric)
+    # search in the transcripts
+    word = "GOOD"
+    at.text_input(key="seg_query").input(word).run()
+    n_match = sum(word.lower() in (transcripts.get(i, "") + " " + i).lower() for i in test["id"])
+    assert f"{n_match} of {len(preds)} segments" in texts(at)
+    # where did audio decide the outcome?
+    at.text_input(key="seg_query").input("").run()
+    at.selectbox(key="seg_block").set_value("video").run()
+    at.checkbox(key="seg_decided").check().run()
+    flips = ((test["prediction"] > 0) != ((test["prediction"] - test["video"]) > 0)).sum()
+    assert f"{flips} of {len(preds)} segments" in texts(at)
+
+
+def test_compare_puts_shares_metrics_and_config_differences_side_by_side(runs):
+    os.environ[A.ROOT_ENV] = str(runs)
+    at = app(runs, "compare")
+    at.multiselect(key="cmp_runs").set_value(["dna", "dna-p2"]).run()
+    assert not at.exception
+    (fig,) = charts(at)
+    assert {t["name"] for t in fig["data"]} == {"dna", "dna-p2"}
+    p2 = json.loads((runs / "dna-p2" / "relevance.json").read_text())
+    tr = next(t for t in fig["data"] if t["name"] == "dna-p2")
+    np.testing.assert_allclose(tr["y"], [p2["share"][b] for b in tr["x"]], rtol=1e-9)
+    metrics, config = at.dataframe[0].value, at.dataframe[1].value
+    assert list(metrics.columns) == ["dna", "dna-p2"]
+    acc = json.loads((runs / "dna-p2" / "metrics.json").read_text())["test"]["acc"]
+    assert metrics.loc["Accuracy", "dna-p2"] == f"{acc:.4f}"
+    assert config.loc["model.p"].tolist() == ["1.0", "2.0"]
+
+
+@pytest.mark.skipif(not MOSI.is_file(), reason="shared MOSI features not available")
+def test_faithfulness_block_ablation_matches_predictions_file(runs):
+    at = app(runs, "faithfulness", "mosi")
+    assert not charts(at)
+    at.button(key="faith_go").click().run()
+    assert not at.exception and not at.error
+    blocks_fig, mods_fig = charts(at)
+    table = at.dataframe[0].value.set_index("block")
+    preds = pd.read_csv(runs / "mosi" / "predictions.csv")
+    test = preds[preds["split"] == "test"]
+    base = (test["prediction"] - test["label"]).abs().mean()
+    for b in ["text", "audio", "video", "text*video"]:
+        ablated = (test["prediction"] - test[b] - test["label"]).abs().mean()
+        assert table.loc[b, "degradation"] == pytest.approx(ablated - base, abs=2e-5)
+    share = json.loads((runs / "mosi" / "relevance.json").read_text())["share"]
+    assert table["beta_share"].to_dict() == pytest.approx(share)
+    mods = at.dataframe[1].value.set_index("modality")
+    assert mods.loc["text", "beta_share_all_blocks_with_it"] == pytest.approx(share["text"] + share["text*video"])
+    assert mods["importance_share"].sum() == pytest.approx(1.0)
+    assert {t["name"] for t in blocks_fig["data"]} == {"β share", "ablation importance"}
+
+
+def test_faithfulness_on_classification_runs(runs):
+    at = app(runs, "faithfulness", "dna")
+    at.button(key="faith_go").click().run()
+    assert not at.exception and not at.error
+    assert len(charts(at)) == 2
+    assert "test split, 32 segments; base Accuracy" in texts(at)
+
+
+def test_playground_generates_trains_and_compares_with_ground_truth(tmp_path):
+    root = tmp_path / "runs"
+    at = app(root, "playground")
+    at.slider(key="pg_p0").set_value(0.9)
+    at.slider(key="pg_p1").set_value(0.5)
+    at.select_slider(key="pg_n").set_value(200)
+    at.slider(key="pg_epochs").set_value(2)
+    at.button(key="pg_go").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    rel = "playground/additive_p0.9-0.5-0_n200_s0"
+    assert A.find_entry(A.discover_runs(root), rel).kind == "single"
+    (fig,) = charts(at)
+    truth = json.loads((root / "playground" / "data" / "additive_p0.9-0.5-0_n200_s0.truth.json").read_text())
+    exp = next(t for t in fig["data"] if t["name"] == "ground truth")
+    assert exp["y"] == [truth["ground_truth"]["expected_share"][b] for b in exp["x"]]
+    rec = next(t for t in fig["data"] if t["name"] == "recovered β share")
+    share = json.loads((root / rel / "relevance.json").read_text())["share"]
+    np.testing.assert_allclose(rec["y"], [share[b] for b in rec["x"]])
+    hist = pd.read_csv(root / rel / "history.csv")
+    assert hist["epoch"].tolist() == [1, 2]
+    assert at.session_state["pg_result"]["rel"] == rel
+
+
+def test_no_runs_offers_demo_and_trains_on_a_dataset_in_the_folder(tmp_path):
+    root = tmp_path / "empty"
+    at = app(root, "overview")
+    assert "No runs found" in texts(at)
+    assert at.button(key="demo_dna").label == "Train a quick demo"
+    cli("synth", "dna", "--design", "additive", "--p", "0.9,0", "--n", "120", "--length", "30",
+        "--out", str(root / "mine.npz"))
+    at = app(root, "overview")
+    assert at.selectbox(key="demo_file").options == ["mine.npz"]
+    at.selectbox(key="demo_preset").set_value("dna-additive")
+    at.slider(key="demo_epochs").set_value(1)
+    at.button(key="demo_train_file").click().run()
+    assert not at.exception
+    entries = A.discover_runs(root)
+    assert [e.rel for e in entries] == ["demo/mine_dna-additive"]
+    assert at.title[0].value == "Overview · demo/mine_dna-additive"
+    assert json.loads((root / "demo/mine_dna-additive/metrics.json").read_text())["info"]["epochs_run"] == 1
+
+
+# ------------------------------------------------------------------ safety and robustness
+@pytest.mark.parametrize("bad", ["../", "..", "/etc", "dna/../..", "dna/../../runs.done", "%2e%2e", "/"])
+def test_query_params_cannot_leave_the_runs_folder(runs, bad):
+    at = app(runs, "overview", bad)
+    assert f"{bad!r} is not a run inside the runs folder" in texts(at)
+    assert at.title[0].value == "Overview · dna"  # falls back to a discovered run
+
+
+def test_safe_join_and_discovery_do_not_follow_links_out(tmp_path, runs):
+    root = tmp_path / "root"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    shutil.copytree(runs / "dna-p2", outside / "secret")
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    shutil.copytree(runs / "dna-p2", root / "ok")
+    assert [e.rel for e in A.discover_runs(root)] == ["ok"]
+    for bad in ("../outside/secret", "/etc", "link/secret", "ok/../../outside", "C:\\x"):
+        with pytest.raises(A.MWeightError):
+            A.safe_join(root, bad) if bad != "link/secret" else A.load_group(root, A.RunEntry(bad, "single"))
+    assert A.safe_join(root, "ok") == root / "ok"
+    # a run file that is a symlink to outside is refused, not read
+    (root / "ok" / "metrics.json").unlink()
+    (root / "ok" / "metrics.json").symlink_to(outside / "secret" / "metrics.json")
+    with pytest.raises(A.MWeightError, match="points outside the runs folder"):
+        A.load_group(root, A.find_entry(A.discover_runs(root), "ok"))
+
+
+def _copy_run(src: Path, root: Path, name: str) -> Path:
+    dst = root / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_corrupt_incomplete_and_old_runs_show_messages_not_tracebacks(tmp_path, runs):
+    root = tmp_path / "r"
+    src = runs / "dna-p2"
+    (_copy_run(src, root, "corrupt-json") / "metrics.json").write_text("{not json")
+    (_copy_run(src, root, "incomplete") / "relevance.json").unlink()
+    old = _copy_run(src, root, "old-format")
+    rel = json.loads((old / "relevance.json").read_text())
+    del rel["share"]
+    (old / "relevance.json").write_text(json.dumps(rel))
+    nometa = _copy_run(src, root, "no-meta")
+    cfg = yaml.safe_load((nometa / "config.yaml").read_text())
+    del cfg["_meta"]
+    (nometa / "config.yaml").write_text(yaml.safe_dump(cfg))
+    badval = _copy_run(src, root, "bad-value")
+    rel = json.loads((badval / "relevance.json").read_text())
+    rel["share"]["m1"] = "lots"
+    (badval / "relevance.json").write_text(json.dumps(rel))
+    (_copy_run(src, root, "bad-preds") / "predictions.csv").write_text("id,split\nx,test\n")
+    (_copy_run(src, root, "bad-model") / "model.pt").write_bytes(b"\x80\x04garbage")
+    (root / "bad-yaml").mkdir()
+    (root / "bad-yaml" / "config.yaml").write_text("a: [unclosed\n")
+    (root / "bad-yaml" / "relevance.json").write_text("{}")
+    expected = {
+        "corrupt-json": "metrics.json: not valid JSON",
+        "incomplete": "relevance.json: file not found",
+        "old-format": "relevance.json: missing field 'share'",
+        "bad-value": "field share.m1 = 'lots'; expected a finite number",
+        "bad-yaml": "config.yaml: not valid YAML",
+    }
+    for name, msg in expected.items():
+        at = app(root, "overview", name)
+        assert any(msg in e.value for e in at.error), (name, [e.value for e in at.error])
+        assert not at.get("plotly_chart")
+    at = app(root, "overview", "no-meta")
+    assert any("older mweight" in w.value for w in at.warning)
+    assert len(charts(at)) == 1
+    at = app(root, "segments", "bad-preds")
+    assert any("predictions.csv: missing column 'label'" in e.value for e in at.error)
+    at = app(root, "faithfulness", "bad-model")
+    at.button(key="faith_go").click().run()
+    assert not at.exception
+    assert any("model.pt: not a readable mweight checkpoint" in e.value for e in at.error)
+
+
+def test_unknown_page_falls_back_to_overview(runs):
+    at = app(runs, "../../etc/passwd", "dna")
+    assert "Unknown page" in texts(at) and at.title[0].value == "Overview · dna"
+
+
+# ------------------------------------------------------------------ plain helpers
+def test_reading_sentence_names_blocks_largest_first():
+    s = A.reading_sentence({"audio": 0.20, "text": 0.71, "text*audio": 0.06, "video": 0.03})
+    assert s == "Text carries 71% of the relevance, audio 20%, the text*audio interaction 6% and video 3% (β share)."
+    s = A.reading_sentence({"a": 0.5, "b": 0.3, "c": 0.1, "d": 0.06, "e": 0.04}, n_seeds=5)
+    assert s == ("A carries 50% of the relevance, b 30%, c 10%; the other 2 blocks together 10% "
+                 "(β share, mean over 5 seeds).")
+    assert "less than 1%" in A.reading_sentence({"x": 0.995, "y": 0.005})
+
+
+def test_waterfall_adds_up_from_bias_to_prediction():
+    row = {"bias": 0.5, "text": 1.0, "audio": -0.25, "text*audio": 0.1, "prediction": 1.35}
+    wf = A.waterfall(row, ["text", "audio", "text*audio"])
+    assert wf["step"].tolist() == ["bias", "text", "audio", "text*audio", "prediction"]
+    assert wf["cumulative"].tolist() == pytest.approx([0.5, 1.5, 1.25, 1.35, 1.35])
+
+
+def test_app_command_errors_are_one_line(tmp_path):
+    f = tmp_path / "file.txt"
+    f.write_text("x")
+    for args, msg in ((["app", str(f)], "not a folder"), (["app", str(tmp_path), "--port", "70000"], "--port 70000")):
+        res = subprocess.run([sys.executable, "-m", "mweight", *args], capture_output=True, text=True, timeout=60)
+        assert res.returncode == 2
+        assert res.stderr.strip().count("\n") == 0 and msg in res.stderr
