@@ -15,7 +15,7 @@ from torch import nn
 from .config import ModelConfig
 from .encoders import build_encoder, default_encoder
 from .fusion import BlockFusion, parse_interactions
-from .relevance import block_norms, closed_form_beta, explicit_penalty, mnl_penalty, project_lp_ball
+from .relevance import beta_pgd, block_norms, closed_form_beta, explicit_penalty, mnl_penalty
 
 
 class Output(NamedTuple):
@@ -101,7 +101,9 @@ class MWeightNet(nn.Module):
         self.out_dim = out_dim
         if cfg.relevance == "explicit":
             k = len(self.block_names)
-            self.beta = nn.Parameter(torch.full((k,), k ** (-1.0 / cfg.p)))
+            # Updated by projected gradient steps (beta_step), not by the optimiser.
+            self.beta = nn.Parameter(torch.full((k,), k ** (-1.0 / cfg.p)), requires_grad=False)
+            self._beta_step_size = 1.0
         else:
             self.register_parameter("beta", None)
 
@@ -153,10 +155,14 @@ class MWeightNet(nn.Module):
         return closed_form_beta(self.block_weight_norms().detach().double(), p).numpy()
 
     @torch.no_grad()
-    def project_beta(self) -> None:
-        if self.beta is not None:
-            self.beta.copy_(torch.as_tensor(project_lp_ball(self.beta.double().numpy(), self.cfg.p),
-                                            dtype=self.beta.dtype))
+    def beta_step(self, step: float, iters: int = 5) -> None:
+        """Explicit-beta mode: projected gradient steps on lam * sum ||W_S||^2 / beta_S."""
+        if self.beta is None:
+            return
+        sq = self.block_weight_norms().double().numpy() ** 2
+        new, self._beta_step_size = beta_pgd(self.beta.double().numpy(), sq, self.cfg.p,
+                                             max(step, self._beta_step_size), iters)
+        self.beta.copy_(torch.as_tensor(new, dtype=self.beta.dtype))
 
 
 def make_shapes(modalities: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], str]]:

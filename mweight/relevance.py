@@ -123,3 +123,37 @@ def project_lp_ball(v: np.ndarray, p: float, floor: float = 1e-6) -> np.ndarray:
                 mu_hi = mu
         out = solve(mu_hi)
     return np.clip(out, floor, None)
+
+
+def beta_objective(beta: np.ndarray, sq_norms: np.ndarray) -> float:
+    return float((sq_norms / np.maximum(beta, 1e-300)).sum())
+
+
+def beta_pgd(beta: np.ndarray, sq_norms: np.ndarray, p: float, step: float, iters: int = 5,
+             floor: float = 1e-6) -> tuple[np.ndarray, float]:
+    """Projected gradient descent on ``sum_S a_S / beta_S`` over the p-ball (explicit-beta mode).
+
+    Backtracking (Armijo on the projected step) keeps every step a descent step, so
+    beta never jumps to the boundary where ``a / beta`` explodes. Returns the new
+    beta and the step size to start from next time. Its fixed point is the closed
+    form (the test compares them).
+    """
+    b = project_lp_ball(np.asarray(beta, dtype=np.float64), p, floor)
+    a = np.asarray(sq_norms, dtype=np.float64)
+    f = beta_objective(b, a)
+    t = step
+    for _ in range(iters):
+        g = -a / b ** 2
+        for _ in range(40):
+            cand = project_lp_ball(b - t * g, p, floor)
+            d = cand - b
+            fc = beta_objective(cand, a)
+            if fc <= f + float(g @ d) + float(d @ d) / (2 * t) + 1e-15:
+                break
+            t *= 0.5
+        if np.allclose(cand, b, rtol=0, atol=1e-12):
+            b, f = cand, fc
+            break
+        b, f = cand, fc
+        t *= 2.0
+    return b, t

@@ -160,7 +160,7 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
         {"params": decay, "weight_decay": t_cfg.weight_decay},
         {"params": other + [model.final.bias], "weight_decay": 0.0},
         {"params": final_params, "weight_decay": 0.0},  # penalised by MNL instead
-    ], lr=t_cfg.lr)
+    ], lr=t_cfg.lr, fused=True)  # fused: one kernel per group, not several per tensor (much faster on CPU)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=t_cfg.lr_decay)
     clip_params = [p for p in model.parameters() if p is not model.beta]
 
@@ -200,14 +200,20 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
                 break
             model.train()
             perm = torch.randperm(n, generator=gen)
-            tot_loss = tot_pen = 0.0
+            # Gather the epoch's shuffled order once; batches are then contiguous views.
+            ep_inputs = {m: x.index_select(0, perm) for m, x in inputs.items()}
+            ep_lengths = {m: v.index_select(0, perm) for m, v in lengths.items()}
+            ep_y = y.index_select(0, perm)
+            # Per-batch losses stay tensors: no Python sync per step.
+            batch_losses = torch.zeros(n_batches, 2)
             for b in range(n_batches):
-                idx = perm[b * bs:(b + 1) * bs]
-                out = model({m: x[idx] for m, x in inputs.items()}, {m: v[idx] for m, v in lengths.items()})
-                loss = lossf(out.prediction, y[idx])
+                sl = slice(b * bs, (b + 1) * bs)
+                out = model({m: x[sl] for m, x in ep_inputs.items()}, {m: v[sl] for m, v in ep_lengths.items()})
+                yb = ep_y[sl]
+                loss = lossf(out.prediction, yb)
                 pen = model.penalty()
                 total = loss + pen
-                if not torch.isfinite(total):
+                if not bool(torch.isfinite(total)):
                     raise TrainingDiverged(
                         f"loss became {float(total)} at epoch {epoch + 1}, batch {b + 1}; "
                         "try a smaller train.lr or model.lambda (the last good checkpoint is kept)")
@@ -216,13 +222,11 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
                 nn.utils.clip_grad_norm_(clip_params, t_cfg.grad_clip)
                 opt.step()
                 if model.beta is not None:
-                    with torch.no_grad():
-                        model.beta -= t_cfg.beta_lr * model.beta.grad
-                    model.beta.grad = None
-                    model.project_beta()
-                tot_loss += loss.item() * len(idx)
-                tot_pen += pen.item() * len(idx)
-                seen += len(idx)
+                    model.beta_step(t_cfg.beta_lr)
+                batch_losses[b, 0] = loss.detach() * len(yb)
+                batch_losses[b, 1] = pen.detach() * len(yb)
+                seen += len(yb)
+            tot_loss, tot_pen = (float(v) for v in batch_losses.sum(0))
             sched.step()
             valid = evaluate_split(model, tensors["valid"], parts["valid"], task, lossf)
             beta, share = relevance_dicts(model)
