@@ -169,9 +169,12 @@ def page_overview(root: Path, group: A.RunGroup) -> None:
         st.subheader("Metrics (convention labelled)")
         mt = A.metrics_table(group)
         shown = mt.assign(value=[f"{m:.4f}" + (f" ± {s:.4f}" if k > 1 else "")
-                                 for m, s, k in zip(mt["mean"], mt["std"], mt["n"])])
-        st.dataframe(shown[["split", "label", "value", "better"]].rename(
-            columns={"label": "metric (convention)", "better": "better is"}), hide_index=True, width="stretch")
+                                 for m, s, k in zip(mt["mean"], mt["std"], mt["n"])],
+                          label=[f"{lab} ({b} is better)" for lab, b in zip(mt["label"], mt["better"])])
+        st.dataframe(shown[["split", "label", "value"]].rename(columns={"label": "metric (convention)"}),
+                     hide_index=True, width="stretch",
+                     column_config={"metric (convention)": st.column_config.TextColumn(width="large")})
+    with st.expander("β per block (numbers)"):
         st.dataframe(table.rename(columns={"share_mean": "β share", "share_std": "± std",
                                            "beta_mean": "raw β", "beta_std": "raw β ± std"}),
                      hide_index=True, width="stretch")
@@ -241,30 +244,34 @@ def page_segments(root: Path, group: A.RunGroup) -> None:
     cols = ["id", "split", "label", "prediction"] + (["error"] if "error" in view else ["correct"]) + group.blocks
     if "transcript" in view:
         cols.append("transcript")
-    st.dataframe(view[cols].head(200), hide_index=True, width="stretch", height=240)
     ids = view["id"].astype(str).head(500).tolist()
     # A new filter or sort order selects its first segment (otherwise the old pick would stay).
     signature = (seed, split, query, by, block, decided)
     if st.session_state.get("_seg_signature") != signature or st.session_state.get("seg_pick") not in ids:
         st.session_state["seg_pick"] = ids[0]
     st.session_state["_seg_signature"] = signature
-    pick = st.selectbox("Segment", ids, key="seg_pick")
+    left, right = st.columns([2, 3])
+    with left:
+        pick = st.selectbox("Segment", ids, key="seg_pick")
+        st.dataframe(view[cols].head(200), hide_index=True, width="stretch", height=520)
     row = view[view["id"].astype(str) == pick].iloc[0]
-    st.subheader(f"Segment {pick}")
-    if str(row.get("transcript", "") or ""):
-        st.markdown(f"> {row['transcript']}")
-    m1, m2, m3 = st.columns(3)
-    m1.metric("true label", f"{row['label']:.3g}")
-    m2.metric("prediction", f"{row['prediction']:.3f}" if group.task == "regression" else f"class {int(row['prediction'])}")
-    if group.task == "regression":
-        m3.metric("error (prediction − label)", f"{row['error']:+.3f}")
-    else:
-        m3.metric("correct", "yes" if bool(row["correct"]) else "no")
-    wf = A.waterfall(row, group.blocks, group.task)
-    what = "prediction" if group.task == "regression" else "the predicted class's logit"
-    st.plotly_chart(waterfall_chart(wf, f"From the bias to {what}: each block's contribution W_S z_S(x)"),
-                    width="stretch")
-    st.caption("The decomposition is exact: bias + Σ blocks = " + what + ".")
+    with right:
+        st.subheader(f"Segment {pick}")
+        if str(row.get("transcript", "") or ""):
+            st.markdown(f"> {row['transcript']}")
+        m1, m2, m3 = st.columns(3)
+        m1.metric("true label", f"{row['label']:.3g}")
+        m2.metric("prediction", f"{row['prediction']:.3f}" if group.task == "regression"
+                  else f"class {int(row['prediction'])}")
+        if group.task == "regression":
+            m3.metric("error (prediction − label)", f"{row['error']:+.3f}")
+        else:
+            m3.metric("correct", "yes" if bool(row["correct"]) else "no")
+        wf = A.waterfall(row, group.blocks, group.task)
+        what = "prediction" if group.task == "regression" else "predicted class's logit"
+        st.plotly_chart(waterfall_chart(wf, f"From the bias to the {what}: each block's W_S z_S(x)"),
+                        width="stretch")
+        st.caption(f"The decomposition is exact: bias + Σ blocks = the {what}.")
 
 
 def page_compare(root: Path, entries: list[A.RunEntry]) -> None:
@@ -286,12 +293,12 @@ def page_compare(root: Path, entries: list[A.RunEntry]) -> None:
     fig.update_layout(height=400)
     st.plotly_chart(fig, width="stretch")
     st.subheader("Test metrics")
-    st.dataframe(metrics, width="stretch")
+    st.table(metrics)
     st.subheader("How the runs differ (config)")
     if config.empty:
         st.write("Same config (apart from seeds).")
     else:
-        st.dataframe(config, width="stretch")
+        st.table(config)
     for g in groups:
         st.markdown(f"**{g.name}**: {A.group_reading(g)}")
 

@@ -50,7 +50,7 @@ def streamlit_command(runs_dir: Path, port: int, host: str, headless: bool) -> l
     return [sys.executable, "-m", "streamlit", "run", str(app_script()),
             "--server.port", str(port), "--server.address", host,
             "--server.headless", "true" if headless else "false",
-            "--browser.gatherUsageStats", "false",
+            "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal",
             "--", str(runs_dir)]
 
 
