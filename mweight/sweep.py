@@ -160,6 +160,16 @@ def unflatten(flat: dict) -> dict:
     return out
 
 
+def _number(a: Any) -> Any:
+    if isinstance(a, str):
+        for kind in (int, float):
+            try:
+                return kind(a)
+            except ValueError:
+                pass
+    return a
+
+
 def _parse_func(key: str, text: str, source: str) -> Func:
     m = _FUNC_RE.match(text)
     name, inner = m.group(1), m.group(2)
@@ -171,6 +181,8 @@ def _parse_func(key: str, text: str, source: str) -> Func:
     except yaml.YAMLError:
         raise MWeightError(f"{source}: {key}: cannot read the arguments of {text!r}") from None
     n_args = FUNCTIONS[name][0]
+    if name != "choice":  # PyYAML reads 1e-4 (no dot) as a string
+        args = [_number(a) for a in args]
     if name == "choice":
         if len(args) == 1 and isinstance(args[0], list):
             args = args[0]
@@ -258,7 +270,7 @@ def validate_space(space: Space, base: dict) -> None:
         if isinstance(spec, Func) and spec.name == "choice":
             values = spec.args
         for v in values:
-            Config.from_dict(deep_merge(base, unflatten({key: v})), source=f"{space.source}: {key} = {v!r}")
+            Config.from_dict(deep_merge(base, unflatten({key: v})), source=space.source)
 
 
 # -- trials -----------------------------------------------------------------
@@ -289,10 +301,8 @@ def draw_variants(space: Space, seeds: list[int] | None = None, samples: int | N
     grids = {k: v.values for k, v in space.params.items() if isinstance(v, Grid)}
     funcs = {k: v for k, v in space.params.items() if isinstance(v, Func)}
     fixed = {k: v for k, v in space.params.items() if not isinstance(v, (Grid, Func))}
-    if seeds is not None:
-        if "train.seed" in space.params:
-            raise MWeightError(f"{space.source}: train.seed is in the space; do not also pass --seeds")
-        grids["train.seed"] = list(seeds)
+    if seeds is not None and "train.seed" in space.params:
+        raise MWeightError(f"{space.source}: train.seed is in the space; do not also pass --seeds")
     rng = np.random.default_rng(space.settings["seed"])
     domains = {k: f.ray_domain() for k, f in funcs.items()}
     out = []
@@ -300,9 +310,10 @@ def draw_variants(space: Space, seeds: list[int] | None = None, samples: int | N
         for combo in itertools.product(*grids.values()) if grids else [()]:
             v = dict(fixed)
             v.update(dict(zip(grids, combo)))
-            for k, dom in domains.items():
+            for k, dom in domains.items():  # one draw per grid point and sample (as Ray Tune does) ...
                 v[k] = _plain(dom.sample(random_state=rng))
-            out.append(v)
+            for s in seeds if seeds is not None else [None]:  # ... shared by its seeds
+                out.append(v if s is None else {**v, "train.seed": s})
     return out
 
 
@@ -435,6 +446,17 @@ def ray_runtime(address: str | None = None, num_cpus: int | None = None, log=Non
     info = {"started": False, "seconds": 0.0}
     t0 = time.perf_counter()
     if not ray.is_initialized():
+        if address and not address.startswith("ray://") and "RAY_AUTH_MODE" not in os.environ and (
+                os.environ.get("RAY_AUTH_TOKEN") or (Path.home() / ".ray" / "auth_token").is_file()):
+            # Recent Ray clusters use token auth by default; Ray enables it on the client for
+            # address="auto" when a token exists, but not for an explicit host:port: do the same for both.
+            try:
+                from ray._private.authentication.authentication_token_setup import (
+                    maybe_enable_token_auth_if_token_available)
+
+                maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+            except ImportError:  # older Ray: no token auth
+                pass
         try:
             if address:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
@@ -443,7 +465,9 @@ def ray_runtime(address: str | None = None, num_cpus: int | None = None, log=Non
                          logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"--address {address}" if address else "the local Ray runtime"
-            raise MWeightError(f"{where}: cannot start/connect Ray ({str(exc).splitlines()[0][:200]})") from None
+            hint = "; is the cluster running (ray start --head) and its auth token (RAY_AUTH_TOKEN) set?" \
+                if address else ""
+            raise MWeightError(f"{where}: cannot start/connect Ray ({str(exc).splitlines()[0][:200]}){hint}") from None
         info["started"] = True
     info["seconds"] = time.perf_counter() - t0
     info["cpus"] = float(ray.cluster_resources().get("CPU", 0))
@@ -465,10 +489,10 @@ class RunReport:
     runtime_seconds: float  # starting / connecting the Ray runtime
 
 
-def _progress_callback(trials: list[Trial], metric: str, mode: str, epochs_total: dict, log):
+def _progress_callback(all_trials: list[Trial], metric: str, mode: str, epochs_total: dict, log):
     from ray.tune import Callback
 
-    by_index = {i: t for i, t in enumerate(trials)}
+    by_index = dict(enumerate(all_trials))
 
     class Progress(Callback):
         """One line per trial start/end, and epoch progress at most every few seconds per trial."""
@@ -519,13 +543,13 @@ def _progress_callback(trials: list[Trial], metric: str, mode: str, epochs_total
             what = {"skipped": "already complete, not retrained", "stopped_early":
                     f"stopped by ASHA after epoch {last.get('epoch')}", "finished": "finished"}[self.status[t.name]]
             best = f"; best so far {self.best[1]} valid_{metric}={self.best[0]:.4f}" if self.best else ""
-            log(f"[sweep] {self.done}/{len(trials)} {t.name}: {what} ({time.perf_counter() - self.t0:.0f} s){best}")
+            log(f"[sweep] {self.done}/{len(all_trials)} {t.name}: {what} ({time.perf_counter() - self.t0:.0f} s){best}")
 
         def on_trial_error(self, iteration, trials, trial, **info):
             t = self._trial(trial)
             self.done += 1
             self.status[t.name] = "error"
-            log(f"[sweep] {self.done}/{len(trials)} {t.name}: FAILED (see results.md)")
+            log(f"[sweep] {self.done}/{len(all_trials)} {t.name}: FAILED (see results.md)")
 
     return Progress()
 
@@ -677,13 +701,15 @@ def group_over_seeds(table: pd.DataFrame, searched: list[str], metric: str, mode
     return out.sort_values(f"valid_{metric}_mean", ascending=(mode == "min"), kind="stable")
 
 
-def _md_table(df: pd.DataFrame, cols: list[str]) -> list[str]:
+def _md_table(df: pd.DataFrame, cols: list[str], params: tuple = ()) -> list[str]:
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for _, r in df.iterrows():
         cells = []
         for c in cols:
             v = r.get(c, "")
-            if isinstance(v, float):
+            if c in params:
+                cells.append(_value_text(v))
+            elif isinstance(v, float):
                 cells.append("" if math.isnan(v) else f"{v:.4f}" if abs(v) < 1e4 else f"{v:.4g}")
             else:
                 cells.append(_value_text(v) if v is not None else "")
@@ -700,7 +726,7 @@ def write_results(root: Path, table: pd.DataFrame, grouped: pd.DataFrame | None,
                   metric: str, mode: str, task: str, header: list[str]) -> None:
     table = rank(table, metric, mode)
     with atomic_path(root / "results.csv") as tmp:
-        table.to_csv(tmp, index=False, float_format="%.6g")
+        table.to_csv(tmp, index=False)
     shares = [c for c in table.columns if c.startswith("share_")]
     cols = ["trial", *[k for k in searched if k in table], "status", "epochs_run", f"valid_{metric}",
             *_metric_cols(table, task), *shares]
@@ -710,7 +736,7 @@ def write_results(root: Path, table: pd.DataFrame, grouped: pd.DataFrame | None,
              f"Trials ranked by the validation metric `valid_{metric}` ({direction} is better; the test split is "
              "reported, never used for selection). `share_<block>` is the block's beta share (sums to 1). "
              "`stopped_early`: stopped by ASHA; its run holds the best epoch up to then.", "",
-             *_md_table(table, cols)]
+             *_md_table(table, cols, params=tuple(searched))]
     if grouped is not None:
         g_cols = [c for c in grouped.columns if not c.endswith(("_mean", "_std")) and c not in ("trials",)]
         show = [f"valid_{metric}", *[c[len(""):] for c in _metric_cols(table, task)], *shares]
@@ -719,7 +745,7 @@ def write_results(root: Path, table: pd.DataFrame, grouped: pd.DataFrame | None,
             if f"{c}_mean" in gtab:
                 gtab[c] = [f"{m:.4f} ± {s:.4f}" for m, s in zip(gtab[f"{c}_mean"], gtab[f"{c}_std"])]
         lines += ["", "## Mean ± std over seeds (population std)", "",
-                  *_md_table(gtab, [*g_cols, *[c for c in show if c in gtab]])]
+                  *_md_table(gtab, [*g_cols, *[c for c in show if c in gtab]], params=tuple(searched))]
     errs = table[table["status"].isin(["error"])] if "status" in table else table.iloc[0:0]
     if len(errs) and "error" in errs:
         lines += ["", "## Failed trials", ""] + [f"- {r['trial']}: {r['error']}" for _, r in errs.iterrows()]

@@ -35,6 +35,10 @@ def add_parser(sub, name: str, help_text: str) -> None:
     r.add_argument("--resume", action="store_true", help="continue from the checkpoint(s) in RUN_DIR")
     r.add_argument("--overwrite", action="store_true", help="replace an existing finished run in RUN_DIR")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.add_argument("--parallel", action="store_true",
+                   help="with --seeds: run the seeds in parallel on Ray Tune (local cores, or --address; "
+                   "needs pip install mweight[sweep])")
+    r.add_argument("--address", metavar="ray://HOST:PORT|auto", help="with --parallel: a running Ray cluster")
     p.set_defaults(func=run)
 
 
@@ -75,6 +79,17 @@ def run(args) -> int:
         extra["train"] = {"progress": False}
     cfg = resolve_config(args.preset, args.config, args.overrides, extra=extra)
     seeds = parse_seeds(args.seeds)
+    if getattr(args, "parallel", False):
+        from ..sweep import require_ray, train_seeds_parallel
+
+        require_ray()
+        if not seeds:
+            raise MWeightError("--parallel: needs --seeds S1,S2,... (one parallel run per seed)")
+        for seed, res_dir in train_seeds_parallel(cfg, Path(args.out), seeds, resume=args.resume,
+                                                  overwrite=args.overwrite, preset=args.preset,
+                                                  address=args.address):
+            print(f"wrote {res_dir}", file=sys.stdout)
+        return 0
     results = train_runs(cfg, Path(args.out), seeds=seeds, resume=args.resume, overwrite=args.overwrite,
                          preset=args.preset)
     out = sys.stdout
