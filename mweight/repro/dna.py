@@ -1,0 +1,743 @@
+"""The synthetic DNA-sequence experiments (METHOD.md section 6), over several seeds.
+
+For every experiment and seed ``s``: generate the dataset with seed ``s``
+(:mod:`mweight.synthetic`), train every variant with ``train.seed = s`` through the
+one training loop (:func:`mweight.trainrun.train_one` -> :func:`mweight.train.fit`),
+then collect β per block, accuracy and the ground truth into a table, check the
+claims, and draw the figures. Layout of ``OUT``::
+
+    OUT/data/<experiment>/seed_<s>.npz (+ .truth.json)   generated data
+    OUT/runs/<experiment>/<variant>/seed_<s>/            standard run directories
+    OUT/results.md, results.csv, summary.csv             the table (per seed; mean ± std)
+    OUT/checks.json                                      every claim, threshold, value, verdict
+    OUT/repro.json                                       what ran: command options, seeds, times
+    OUT/figures/*.png                                    β vs ground truth, trajectories, IterBN
+
+Runs already complete in ``OUT`` with the same resolved config and dataset are
+reused (``fresh=True`` retrains), so the table and figures can be rebuilt cheaply.
+
+The claims and their thresholds (the seed counts scale with the number of seeds:
+"4 of 5" is ``ceil(0.8 n)``, "3 of 5" is ``ceil(0.6 n)``):
+
+* additive: the β ranking follows p (every pair with ``p_i > p_j`` has
+  ``β_i > β_j``, i.e. Spearman = 1 with ties in p kept tied) on >= 4/5 seeds, and
+  every ``p = 0`` modality has share <= 0.02 on every seed;
+* xor (N >= 20000): >= 3/5 seeds converge (test accuracy >= 0.95) and on every
+  converged seed the ``m1*m2`` block has share >= 0.9;
+* inflation: with ``model.norm = none`` the interaction blocks together take a
+  mean share >= 0.2; with IterBN every block other than ``m1`` has share <= 0.05
+  on every seed, and the mean test accuracy is not worse than with ``none``
+  (tolerance 0.01, stated in the check);
+* determinism: regenerating a seed's data gives identical arrays, and retraining
+  it reproduces the recorded per-epoch history exactly (first epochs).
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import platform
+import sys
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from .. import __version__, synthetic
+from ..config import Config, resolve_config
+from ..errors import MWeightError
+from ..fileio import atomic_path, write_json, write_text
+
+# Every run in a reproduction: one torch thread (numbers do not depend on the
+# machine's core count; parallelism comes from running seeds side by side).
+COMMON_OVERRIDES = ("train.threads=1", "train.progress=false")
+
+ADDITIVE_P = (0.5, 0.35, 0.2, 0.0, 0.0, 0.0)
+
+# Thresholds of the claims (issue 3). Named so the report prints where they come from.
+SPEARMAN_SEED_FRACTION = 0.8  # "on at least 4 of 5 seeds"
+IRRELEVANT_MAX_SHARE = 0.02
+XOR_MIN_N = 20000
+XOR_CONVERGED_ACC = 0.95
+XOR_CONVERGED_FRACTION = 0.6  # "at least 3 of 5 must converge"
+XOR_MIN_SHARE = 0.9
+INFLATION_NONE_MIN_SHARE = 0.2
+INFLATION_ITERBN_MAX_SHARE = 0.05
+ACCURACY_TOLERANCE = 0.01  # "accuracy is not worse": mean(iterbn) >= mean(none) - this
+REPLAY_EPOCHS = 2
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One trained configuration of an experiment: a preset plus ``--set`` overrides."""
+
+    name: str
+    preset: str
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """A design, its data (full and ``--quick``), and the variants trained on it."""
+
+    name: str
+    design: str
+    title: str
+    data: dict
+    variants: tuple[Variant, ...]
+    quick_data: dict = field(default_factory=dict)
+    quick_overrides: tuple[str, ...] = ()
+
+    def data_kwargs(self, quick: bool) -> dict:
+        d = dict(self.data)
+        if quick:
+            d.update(self.quick_data)
+        return d
+
+
+EXPERIMENTS: dict[str, ExperimentSpec] = {
+    "additive": ExperimentSpec(
+        name="additive",
+        design="additive",
+        title="Additive design: 6 modalities, motif probabilities p = (0.5, 0.35, 0.2, 0, 0, 0)",
+        data={"p": ADDITIVE_P, "n": 4000},
+        variants=(Variant("iterbn", "dna-additive"),),
+        quick_data={"n": 2000},
+        quick_overrides=("train.epochs=12",),
+    ),
+    "xor": ExperimentSpec(
+        name="xor",
+        design="xor",
+        title="XOR design: label = XOR of the motif bits of m1 and m2; m3 irrelevant",
+        data={"n": 20000},
+        variants=(Variant("iterbn", "dna-xor"),),
+        quick_overrides=("train.epochs=8",),
+    ),
+    "inflation": ExperimentSpec(
+        name="inflation",
+        design="inflation",
+        title="Degree inflation: m1 relevant (p = 0.8), m2 irrelevant, m3 constant; all interaction blocks",
+        data={"p": 0.8, "n": 4000},
+        variants=(Variant("none", "dna-inflation", ("model.norm=none",)), Variant("iterbn", "dna-inflation")),
+        quick_data={"n": 2000},
+        quick_overrides=("train.epochs=12",),
+    ),
+}
+ORDER = ("additive", "xor", "inflation")
+
+
+@dataclass
+class Task:
+    """One training run: experiment x variant x seed (picklable, for worker processes)."""
+
+    experiment: str
+    variant: str
+    seed: int
+    preset: str
+    overrides: list[str]
+    data_path: str
+    run_dir: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.experiment}/{self.variant} seed {self.seed}"
+
+    def config(self) -> Config:
+        return resolve_config(self.preset, None, self.overrides + [f"train.seed={self.seed}"],
+                              extra={"data": {"path": self.data_path}})
+
+
+@dataclass
+class Check:
+    """One claim of the reproduction with its threshold, the measured values and the verdict."""
+
+    experiment: str
+    name: str
+    claim: str
+    threshold: str
+    values: dict
+    passed: bool
+    note: str = ""
+
+
+# --------------------------------------------------------------------------- planning
+
+
+def parse_experiments(text: str) -> list[str]:
+    names = list(ORDER) if text == "all" else [t.strip() for t in text.split(",") if t.strip()]
+    bad = [n for n in names if n not in EXPERIMENTS]
+    if bad or not names:
+        raise MWeightError(f"--experiment {text!r}: expected additive, xor, inflation or all")
+    return [n for n in ORDER if n in names]
+
+
+def parse_seeds(text: str | int | None, quick: bool) -> list[int]:
+    """``5`` -> seeds 0..4; ``"0,3,7"`` -> those seeds; ``None`` -> 5 (2 with ``quick``)."""
+    if text is None:
+        return list(range(2 if quick else 5))
+    s = str(text).replace(" ", "")
+    try:
+        if "," in s:
+            seeds = [int(x) for x in s.split(",") if x]
+        else:
+            seeds = list(range(int(s)))
+    except ValueError:
+        raise MWeightError(f"--seeds {text!r}: expected a count (5) or comma-separated seeds (0,3,7)") from None
+    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
+        raise MWeightError(f"--seeds {text!r}: expected a positive count or distinct non-negative seeds")
+    return seeds
+
+
+def data_path(out: Path, experiment: str, seed: int) -> Path:
+    return out / "data" / experiment / f"seed_{seed}.npz"
+
+
+def run_path(out: Path, experiment: str, variant: str, seed: int) -> Path:
+    return out / "runs" / experiment / variant / f"seed_{seed}"
+
+
+def plan(out: Path, experiments: list[str], seeds: list[int], quick: bool,
+         extra_overrides: list[str] | None = None) -> list[Task]:
+    tasks = []
+    for name in experiments:
+        spec = EXPERIMENTS[name]
+        for variant in spec.variants:
+            for s in seeds:
+                overrides = [*COMMON_OVERRIDES, *variant.overrides,
+                             *(spec.quick_overrides if quick else ()), *(extra_overrides or [])]
+                tasks.append(Task(name, variant.name, s, variant.preset, overrides,
+                                  str(data_path(out, name, s)), str(run_path(out, name, variant.name, s))))
+    return tasks
+
+
+# --------------------------------------------------------------------------- data
+
+
+def generator_kwargs(spec: ExperimentSpec, seed: int, quick: bool) -> dict:
+    kw = spec.data_kwargs(quick)
+    kw["seed"] = seed
+    return kw
+
+
+def ensure_data(spec: ExperimentSpec, seed: int, quick: bool, out: Path) -> Path:
+    """Write the seed's dataset unless an identical one (same generator params) exists.
+
+    Rewriting an identical dataset would change its file hash (zip timestamps) and
+    so invalidate the reusable runs; the parameters decide, not the bytes.
+    """
+    path = data_path(out, spec.name, seed)
+    ds = None
+    truth = synthetic.truth_path(path)
+    if path.is_file() and truth.is_file():
+        try:
+            old = json.loads(truth.read_text(encoding="utf-8")).get("params")
+        except json.JSONDecodeError:
+            old = None
+        ds = synthetic.make_dataset(spec.design, **generator_kwargs(spec, seed, quick))
+        if old == json.loads(json.dumps(ds.params)):
+            return path
+    if ds is None:
+        ds = synthetic.make_dataset(spec.design, **generator_kwargs(spec, seed, quick))
+    synthetic.write_dataset(ds, path)
+    return path
+
+
+def read_truth(path: str | Path) -> dict:
+    return json.loads(synthetic.truth_path(path).read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- running
+
+
+def _comparable(config: dict) -> dict:
+    d = copy.deepcopy(config)
+    d.pop("_meta", None)
+    d.get("train", {}).pop("progress", None)
+    return d
+
+
+def reusable(task: Task, cfg: Config) -> bool:
+    """Is ``task.run_dir`` a complete run of exactly this config on exactly this data file?"""
+    from ..runs import RUN_FILES, sha256
+
+    run_dir = Path(task.run_dir)
+    if not all((run_dir / f).is_file() for f in RUN_FILES):
+        return False
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError:
+        return False
+    meta = saved.get("_meta") or {}
+    if meta.get("dataset_sha256") != sha256(task.data_path):
+        return False
+    return _comparable(saved) == _comparable(cfg.to_dict())
+
+
+def run_task(task: Task, fresh: bool = False, queue: Any = None,
+             on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Train one task into its run directory (or reuse it); returns a short summary."""
+    from ..trainrun import load_for_training, train_one
+
+    cfg = task.config()
+    if not fresh and reusable(task, cfg):
+        return {"task": task.label, "reused": True, "seconds": 0.0}
+
+    def report(row: dict) -> None:
+        if queue is not None:
+            queue.put((task.label, int(row["epoch"])))
+        if on_epoch is not None:
+            on_epoch(row)
+
+    ds, record = load_for_training(cfg)
+    meta = {"preset": task.preset, "carved_validation": record or None,
+            "repro": {"experiment": task.experiment, "variant": task.variant, "seed": task.seed}}
+    t0 = time.perf_counter()
+    res = train_one(cfg, ds, Path(task.run_dir), meta=meta, on_epoch=report)
+    return {"task": task.label, "reused": False, "seconds": time.perf_counter() - t0,
+            "epochs_run": len(res.history), "best_epoch": res.best_epoch,
+            "test_acc": res.metrics.get("test", {}).get("acc"), "share": res.share}
+
+
+def _finished_line(task: Task, info: dict) -> str:
+    from ..runs import load_run
+
+    run = load_run(task.run_dir)
+    acc = run.metrics.get("test", {}).get("acc", float("nan"))
+    top = sorted(run.relevance["share"].items(), key=lambda kv: -kv[1])[:3]
+    shares = ", ".join(f"{b} {v:.3f}" for b, v in top)
+    how = "reused" if info.get("reused") else f"{info['seconds']:.0f} s, {info.get('epochs_run')} epochs"
+    return f"{task.label}: test acc {acc:.3f}; share {shares} ({how})"
+
+
+def execute(tasks: list[Task], jobs: int = 1, fresh: bool = False, progress: bool = True,
+            log: Callable[[str], None] | None = None) -> list[dict]:
+    """Run every task, ``jobs`` at a time (worker processes when ``jobs > 1``), showing progress.
+
+    The progress bar counts epochs (an upper bound: early stopping finishes a run
+    sooner); one line is printed per finished run.
+    """
+    from tqdm.auto import tqdm
+
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    totals = {t.label: t.config().train.epochs for t in tasks}
+    bar = tqdm(total=sum(totals.values()), unit="epoch", desc="repro", disable=not progress,
+               dynamic_ncols=True, mininterval=1.0, file=sys.stderr)
+    seen = {t.label: 0 for t in tasks}
+    done: list[dict] = []
+
+    def advance(label: str, epoch: int) -> None:
+        if epoch > seen[label]:
+            bar.update(epoch - seen[label])
+            seen[label] = epoch
+
+    def finish(task: Task, info: dict) -> None:
+        advance(task.label, totals[task.label])
+        done.append(info)
+        msg = f"[{len(done)}/{len(tasks)}] " + _finished_line(task, info)
+        if progress:
+            bar.write(msg, file=sys.stderr)
+        else:
+            log(msg)
+
+    # Longest first, so parallel workers finish together.
+    order = sorted(tasks, key=lambda t: -_cost(t))
+    try:
+        if jobs <= 1 or len(tasks) == 1:
+            for t in order:
+                info = run_task(t, fresh, on_epoch=lambda row, t=t: advance(t.label, int(row["epoch"])))
+                finish(t, info)
+        else:
+            import multiprocessing as mp
+
+            ctx = mp.get_context("spawn")  # no fork after torch has started its threads
+            with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                queue = manager.Queue()
+                futures = {pool.submit(run_task, t, fresh, queue): t for t in order}
+                pending = set(futures)
+                while pending:
+                    finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    while not queue.empty():
+                        label, epoch = queue.get()
+                        advance(label, epoch)
+                    for f in finished:
+                        finish(futures[f], f.result())
+    finally:
+        bar.close()
+    return done
+
+
+def _cost(task: Task) -> float:
+    """Rough relative cost of a task (samples x modalities x epochs) for scheduling."""
+    truth = read_truth(task.data_path)
+    n = sum(truth["counts"].values())
+    return n * len(truth["ground_truth"]["modalities"]) * task.config().train.epochs
+
+
+# --------------------------------------------------------------------------- collecting
+
+
+def collect(tasks: list[Task]) -> tuple[pd.DataFrame, dict[str, dict]]:
+    """Per seed and block: β, share, ground truth, accuracy. Returns (long frame, truth by experiment)."""
+    from ..runs import load_run
+
+    rows, truths = [], {}
+    for t in tasks:
+        run = load_run(t.run_dir)
+        truth = read_truth(t.data_path)
+        gt = truth["ground_truth"]
+        truths.setdefault(t.experiment, truth)
+        test, valid = run.metrics.get("test", {}), run.metrics.get("valid", {})
+        info = run.metrics.get("info", {})
+        expected = gt.get("expected_share", {})
+        for b in run.blocks:
+            rows.append({
+                "experiment": t.experiment, "variant": t.variant, "norm": run.config["model"]["norm"],
+                "seed": t.seed, "block": b, "order": b.count("*") + 1,
+                "beta": float(run.relevance["beta"][b]), "share": float(run.relevance["share"][b]),
+                "expected_share": float(expected.get(b, 0.0)),
+                "p": float(gt.get("p", {}).get(b, float("nan"))) if "*" not in b else float("nan"),
+                "role": gt.get("roles", {}).get(b, "interaction" if "*" in b else ""),
+                "test_acc": float(test.get("acc", float("nan"))), "valid_acc": float(valid.get("acc", float("nan"))),
+                "bayes_acc": float(gt.get("bayes_accuracy", {}).get("all", _bayes_all(gt))),
+                "best_epoch": int(info.get("best_epoch") or 0), "epochs_run": int(info.get("epochs_run") or 0),
+                "seconds": float(info.get("seconds") or 0.0), "n": int(truth["params"]["n"]),
+            })
+    return pd.DataFrame(rows), truths
+
+
+def _bayes_all(gt: dict) -> float:
+    """Bayes accuracy with every modality (the largest over blocks when 'all' is not given)."""
+    vals = [v for v in gt.get("bayes_accuracy", {}).values()]
+    return float(max(vals)) if vals else float("nan")
+
+
+def per_seed(df: pd.DataFrame, experiment: str, variant: str) -> dict[int, dict]:
+    """{seed: {"share": {block: v}, "beta": {...}, "test_acc": v}} for one experiment/variant."""
+    sub = df[(df.experiment == experiment) & (df.variant == variant)]
+    out = {}
+    for s, g in sub.groupby("seed", sort=True):
+        out[int(s)] = {"share": dict(zip(g.block, g.share)), "beta": dict(zip(g.block, g.beta)),
+                       "test_acc": float(g.test_acc.iloc[0])}
+    return out
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _need(n_seeds: int, fraction: float) -> int:
+    return max(1, math.ceil(fraction * n_seeds - 1e-9))
+
+
+def spearman(x, y) -> float:
+    """Spearman rank correlation with average ranks for ties (pandas; no scipy needed)."""
+    rx, ry = pd.Series(list(x)).rank(), pd.Series(list(y)).rank()
+    if rx.std() == 0 or ry.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(rx, ry)[0, 1])
+
+
+def ranking_follows(share: dict, p: dict) -> bool:
+    """Every pair with p_i > p_j has share_i > share_j (Spearman = 1 with ties in p kept tied)."""
+    ms = list(p)
+    return all(share[i] > share[j] for i in ms for j in ms if p[i] > p[j])
+
+
+def check_additive(df: pd.DataFrame, truth: dict, variant: str = "iterbn") -> list[Check]:
+    gt = truth["ground_truth"]
+    p = {m: float(v) for m, v in gt["p"].items()}
+    irrelevant = [m for m, v in p.items() if v == 0]
+    relevant = [m for m, v in p.items() if v > 0]
+    seeds = per_seed(df, "additive", variant)
+    n = len(seeds)
+    need = _need(n, SPEARMAN_SEED_FRACTION)
+    follows = {s: ranking_follows(r["share"], p) for s, r in seeds.items()}
+    rho_rel = {s: round(spearman([r["share"][m] for m in relevant], [p[m] for m in relevant]), 4)
+               for s, r in seeds.items()}
+    rho_all = {s: round(spearman([r["share"][m] for m in p], [p[m] for m in p]), 4) for s, r in seeds.items()}
+    k = sum(follows.values())
+    c1 = Check("additive", "ranking",
+               "the β ranking follows p (every pair with p_i > p_j has β_i > β_j)",
+               f"on >= {need} of {n} seeds (4 of 5)",
+               {"follows_p": follows, "spearman_relevant": rho_rel, "spearman_all_tied_p": rho_all,
+                "seeds_ok": k},
+               k >= need,
+               "Spearman = 1 with the tied p = 0 modalities kept tied is exactly the pairwise order "
+               "condition; spearman_all_tied_p is below 1 even for a perfect order because p has ties.")
+    worst = {s: round(max(r["share"][m] for m in irrelevant), 5) for s, r in seeds.items()}
+    c2 = Check("additive", "irrelevant",
+               "every p = 0 modality gets share <= 0.02",
+               f"max share over {', '.join(irrelevant)} <= {IRRELEVANT_MAX_SHARE} on every seed",
+               {"max_irrelevant_share": worst},
+               all(v <= IRRELEVANT_MAX_SHARE for v in worst.values()))
+    return [c1, c2]
+
+
+def check_xor(df: pd.DataFrame, truth: dict, variant: str = "iterbn") -> list[Check]:
+    gt = truth["ground_truth"]
+    block = gt["relevant_blocks"][0]
+    seeds = per_seed(df, "xor", variant)
+    n_samples = int(truth["params"]["n"])
+    n = len(seeds)
+    need = _need(n, XOR_CONVERGED_FRACTION)
+    acc = {s: round(r["test_acc"], 4) for s, r in seeds.items()}
+    converged = [s for s in seeds if seeds[s]["test_acc"] >= XOR_CONVERGED_ACC]
+    share = {s: round(r["share"][block], 4) for s, r in seeds.items()}
+    c1 = Check("xor", "converged", f"seeds converge (test accuracy >= {XOR_CONVERGED_ACC})",
+               f">= {need} of {n} seeds (3 of 5); N = {n_samples} (claim needs N >= {XOR_MIN_N})",
+               {"test_acc": acc, "converged": converged}, len(converged) >= need and n_samples >= XOR_MIN_N,
+               "" if n_samples >= XOR_MIN_N else f"N = {n_samples} < {XOR_MIN_N}: below the claim's sample size")
+    ok = bool(converged) and all(seeds[s]["share"][block] >= XOR_MIN_SHARE for s in converged)
+    c2 = Check("xor", "interaction", f"on every converged seed the {block} block takes >= {XOR_MIN_SHARE} of the share",
+               f"share({block}) >= {XOR_MIN_SHARE} on each converged seed",
+               {f"share_{block}": share, "converged": converged}, ok and n_samples >= XOR_MIN_N)
+    return [c1, c2]
+
+
+def check_inflation(df: pd.DataFrame, truth: dict) -> list[Check]:
+    gt = truth["ground_truth"]
+    relevant = gt["relevant_blocks"]
+    none, iterbn = per_seed(df, "inflation", "none"), per_seed(df, "inflation", "iterbn")
+    checks = []
+    if none:
+        inter = {s: round(sum(v for b, v in r["share"].items() if "*" in b), 4) for s, r in none.items()}
+        mean = float(np.mean(list(inter.values())))
+        checks.append(Check(
+            "inflation", "none_inflates",
+            "with model.norm = none the interaction blocks take a spurious share",
+            f"mean over seeds of the summed interaction-block share >= {INFLATION_NONE_MIN_SHARE}",
+            {"interaction_share": inter, "mean": round(mean, 4)}, mean >= INFLATION_NONE_MIN_SHARE))
+    if iterbn:
+        worst = {s: round(max(v for b, v in r["share"].items() if b not in relevant), 5)
+                 for s, r in iterbn.items()}
+        total = {s: round(sum(v for b, v in r["share"].items() if b not in relevant), 5)
+                 for s, r in iterbn.items()}
+        checks.append(Check(
+            "inflation", "iterbn_clean",
+            "with IterBN the irrelevant, constant and interaction blocks stay small",
+            f"every block other than {', '.join(relevant)} has share <= {INFLATION_ITERBN_MAX_SHARE} on every seed",
+            {"max_spurious_share": worst, "total_spurious_share": total},
+            all(v <= INFLATION_ITERBN_MAX_SHARE for v in worst.values())))
+    if none and iterbn:
+        a_none = {s: round(r["test_acc"], 4) for s, r in none.items()}
+        a_iter = {s: round(r["test_acc"], 4) for s, r in iterbn.items()}
+        m_none, m_iter = float(np.mean(list(a_none.values()))), float(np.mean(list(a_iter.values())))
+        checks.append(Check(
+            "inflation", "accuracy", "accuracy with IterBN is not worse than with norm none",
+            f"mean test accuracy (iterbn) >= mean test accuracy (none) - {ACCURACY_TOLERANCE}",
+            {"test_acc_none": a_none, "test_acc_iterbn": a_iter, "mean_none": round(m_none, 4),
+             "mean_iterbn": round(m_iter, 4)}, m_iter >= m_none - ACCURACY_TOLERANCE))
+    return checks
+
+
+def check_determinism(task: Task, spec: ExperimentSpec, quick: bool, epochs: int = REPLAY_EPOCHS) -> Check:
+    """Regenerate the seed's data and retrain its first ``epochs`` epochs; compare with the record."""
+    from ..train import fit
+    from ..trainrun import load_for_training
+
+    ds_new = synthetic.make_dataset(spec.design, **generator_kwargs(spec, task.seed, quick))
+    with np.load(task.data_path, allow_pickle=False) as z:
+        same_data = all(np.array_equal(z[m], a) for m, a in ds_new.arrays.items()) and \
+            np.array_equal(z["label"], ds_new.label) and np.array_equal(z["split"], ds_new.split)
+    cfg = task.config()
+    ds, _ = load_for_training(cfg)
+    k = min(epochs, cfg.train.epochs)
+    res = fit(ds, cfg, max_epochs=k)
+    recorded = pd.read_csv(Path(task.run_dir) / "history.csv", float_precision="round_trip")
+    cols = [c for c in recorded.columns if c.startswith(("train_loss", "valid_acc", "beta_"))]
+    replay = pd.DataFrame(res.history)
+    k = min(k, len(recorded))
+    diffs = {c: float(np.max(np.abs(replay[c].to_numpy()[:k] - recorded[c].to_numpy()[:k]))) for c in cols}
+    same_hist = all(v == 0.0 for v in diffs.values())
+    return Check(task.experiment, "determinism",
+                 "the same seed gives the same numbers",
+                 f"seed {task.seed} ({task.variant}): regenerated data identical, and epochs 1..{k} of a "
+                 "retraining equal the recorded history exactly",
+                 {"seed": task.seed, "data_identical": bool(same_data), "epochs_compared": k,
+                  "max_abs_diff": max(diffs.values()) if diffs else 0.0, "columns": len(cols)},
+                 bool(same_data and same_hist))
+
+
+def run_checks(df: pd.DataFrame, truths: dict, experiments: list[str]) -> list[Check]:
+    checks: list[Check] = []
+    for name in experiments:
+        if name == "additive":
+            checks += check_additive(df, truths[name])
+        elif name == "xor":
+            checks += check_xor(df, truths[name])
+        elif name == "inflation":
+            checks += check_inflation(df, truths[name])
+    return checks
+
+
+# --------------------------------------------------------------------------- table
+
+
+def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
+    """mean ± std (population std over seeds) of share and β per experiment/variant/block."""
+    g = df.groupby(["experiment", "variant", "block"], sort=False)
+    out = g.agg(share_mean=("share", "mean"), share_std=("share", lambda x: float(np.std(x))),
+                beta_mean=("beta", "mean"), beta_std=("beta", lambda x: float(np.std(x))),
+                expected_share=("expected_share", "first"), p=("p", "first"), role=("role", "first"),
+                test_acc_mean=("test_acc", "mean"), test_acc_std=("test_acc", lambda x: float(np.std(x))),
+                seeds=("seed", "nunique")).reset_index()
+    return out
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "nan" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _truth_cell(row: pd.Series, design: str) -> str:
+    if design == "additive":
+        return f"p = {row['p']:g} (ref. share {row['expected_share']:.3f})"
+    return f"{row['expected_share']:.1f}"
+
+
+def markdown_tables(df: pd.DataFrame, truths: dict, experiments: list[str]) -> list[str]:
+    lines: list[str] = []
+    summ = summary_frame(df)
+    for name in experiments:
+        spec = EXPERIMENTS[name]
+        truth = truths[name]
+        params = truth["params"]
+        counts = truth["counts"]
+        for variant in [v.name for v in spec.variants]:
+            sub = df[(df.experiment == name) & (df.variant == variant)]
+            if sub.empty:
+                continue
+            seeds = sorted(sub.seed.unique())
+            norm = sub.norm.iloc[0]
+            lines += [f"### {name} — {variant} (model.norm = {norm})", "",
+                      f"{spec.title}. N = {params['n']} (train/valid/test {counts['train']}/{counts['valid']}/"
+                      f"{counts['test']}), seeds {', '.join(map(str, seeds))}. Cells: β share (β normalised to "
+                      "sum 1; for p = 1 it equals raw β) of the checkpoint selected on the validation split.", "",
+                      "| block | ground truth | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± std |",
+                      "| --- | --- | " + " | ".join("---:" for _ in seeds) + " | ---: |"]
+            blocks = list(dict.fromkeys(sub.block))
+            sm = summ[(summ.experiment == name) & (summ.variant == variant)].set_index("block")
+            for b in blocks:
+                vals = sub[sub.block == b].set_index("seed").share
+                row = sm.loc[b]
+                lines.append(f"| {b} | {_truth_cell(row, spec.design)} | "
+                             + " | ".join(_fmt(vals[s]) for s in seeds)
+                             + f" | {_fmt(row.share_mean)} ± {_fmt(row.share_std)} |")
+            acc = sub.drop_duplicates("seed").set_index("seed")
+            bayes = acc.bayes_acc.iloc[0]
+            lines.append(f"| **test accuracy** | Bayes {_fmt(bayes)} | "
+                         + " | ".join(_fmt(acc.test_acc[s]) for s in seeds)
+                         + f" | {_fmt(acc.test_acc.mean())} ± {_fmt(float(np.std(acc.test_acc)))} |")
+            lines.append("| best epoch / run | | " + " | ".join(
+                f"{int(acc.best_epoch[s])}/{int(acc.epochs_run[s])}" for s in seeds) + " | |")
+            lines.append("")
+    return lines
+
+
+def markdown_checks(checks: list[Check]) -> list[str]:
+    lines = ["| experiment | claim | threshold | measured | result |", "| --- | --- | --- | --- | --- |"]
+    for c in checks:
+        vals = "; ".join(f"{k}: {_short(v)}" for k, v in c.values.items())
+        lines.append(f"| {c.experiment} | {c.claim} | {c.threshold} | {vals} | "
+                     f"{'**pass**' if c.passed else '**FAIL**'} |")
+    notes = [f"- {c.experiment}/{c.name}: {c.note}" for c in checks if c.note]
+    return lines + ([""] + notes if notes else [])
+
+
+def _short(v: Any) -> str:
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    return str(v)
+
+
+def write_report(out: Path, df: pd.DataFrame, truths: dict, checks: list[Check], experiments: list[str],
+                 meta: dict, figures: list[Path]) -> None:
+    with atomic_path(out / "results.csv") as tmp:
+        df.to_csv(tmp, index=False, float_format="%.6g")
+    with atomic_path(out / "summary.csv") as tmp:
+        summary_frame(df).to_csv(tmp, index=False, float_format="%.6g")
+    write_json(out / "checks.json", {"passed": all(c.passed for c in checks),
+                                     "checks": [asdict(c) for c in checks]})
+    quick = " --quick" if meta["quick"] else ""
+    lines = ["# Synthetic DNA-sequence experiments: results", "",
+             f"Command: `{meta['command']}`", "",
+             f"mweight {meta['mweight_version']}, seeds {', '.join(map(str, meta['seeds']))}, "
+             f"{'quick (smaller N, fewer epochs)' if meta['quick'] else 'full'} settings{quick and ''}; "
+             f"{meta['jobs']} parallel run(s), one torch thread each; wall time {meta['wall_seconds']:.0f} s "
+             f"({meta['trained']} runs trained, {meta['reused']} reused).", "",
+             "## Checks", ""]
+    lines += markdown_checks(checks)
+    lines += ["", "## β share per block and seed", "",
+              "std is the population std over seeds. Ground truth: additive — the motif probability p of each "
+              "modality (and p / Σp as a reference share; the claim is about the ranking and the p = 0 "
+              "modalities); xor / inflation — the share the only label-carrying block should get.", ""]
+    lines += markdown_tables(df, truths, experiments)
+    if figures:
+        lines += ["## Figures", ""]
+        lines += [f"![{f.stem}](figures/{f.name})" for f in figures]
+        lines.append("")
+    write_text(out / "results.md", "\n".join(lines))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def run_dna(out: str | Path, experiments: list[str] | str = "all", seeds: list[int] | int | None = None,
+            quick: bool = False, jobs: int = 1, fresh: bool = False, progress: bool = True,
+            extra_overrides: list[str] | None = None, command: str | None = None,
+            log: Callable[[str], None] | None = None) -> tuple[list[Check], Path]:
+    """Run (or reuse) every task, write the table, checks and figures; return (checks, results.md).
+
+    ``extra_overrides`` (``--set`` items applied to every run) exist for tests and
+    explorations; a run with them is not the documented reproduction.
+    """
+    from .figures import draw_all
+
+    log = log or (lambda s: print(s, file=sys.stderr, flush=True))
+    out = Path(out)
+    names = parse_experiments(experiments) if isinstance(experiments, str) else list(experiments)
+    seeds = parse_seeds(seeds, quick) if not isinstance(seeds, list) else seeds
+    t0 = time.perf_counter()
+    for name in names:
+        for s in seeds:
+            ensure_data(EXPERIMENTS[name], s, quick, out)
+    tasks = plan(out, names, seeds, quick, extra_overrides)
+    log(f"mweight repro dna: {len(tasks)} runs ({', '.join(names)}; seeds {', '.join(map(str, seeds))}"
+        f"{'; quick' if quick else ''}) with {jobs} parallel job(s) into {out}")
+    infos = execute(tasks, jobs=jobs, fresh=fresh, progress=progress, log=log)
+    df, truths = collect(tasks)
+    checks = run_checks(df, truths, names)
+    for name in names:  # determinism: replay the first seed of the first variant
+        first = next(t for t in tasks if t.experiment == name)
+        log(f"determinism: regenerating {name} seed {first.seed} and retraining {REPLAY_EPOCHS} epochs")
+        checks.append(check_determinism(first, EXPERIMENTS[name], quick))
+    figures = draw_all(out, df, tasks, truths, names)
+    meta = {"command": command or f"mweight repro dna --experiment {','.join(names)} --seeds "
+                                  f"{','.join(map(str, seeds))} --out {out}{' --quick' if quick else ''}",
+            "experiments": names, "seeds": seeds, "quick": quick, "jobs": jobs,
+            "extra_overrides": list(extra_overrides or []),
+            "wall_seconds": round(time.perf_counter() - t0, 1),
+            "trained": sum(not i.get("reused") for i in infos), "reused": sum(bool(i.get("reused")) for i in infos),
+            "run_seconds": {i["task"]: round(i["seconds"], 1) for i in infos},
+            "mweight_version": __version__, "python": platform.python_version(),
+            "torch": _torch_version(), "cpu_count": os.cpu_count(),
+            "specs": {n: {"data": EXPERIMENTS[n].data_kwargs(quick),
+                          "variants": [asdict(v) for v in EXPERIMENTS[n].variants],
+                          "overrides": list(EXPERIMENTS[n].quick_overrides if quick else ())} for n in names}}
+    write_json(out / "repro.json", meta)
+    write_report(out, df, truths, checks, names, meta, figures)
+    return checks, out / "results.md"
+
+
+def _torch_version() -> str:
+    import torch
+
+    return torch.__version__

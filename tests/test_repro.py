@@ -1,0 +1,135 @@
+"""mweight repro dna: the claim checks, the table/figures, determinism, and a small version of the science."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mweight.repro import dna
+from mweight.repro.dna import (
+    EXPERIMENTS,
+    check_additive,
+    check_inflation,
+    check_xor,
+    parse_experiments,
+    parse_seeds,
+    ranking_follows,
+    spearman,
+)
+from mweight.errors import MWeightError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+# --------------------------------------------------------------------------- checks on hand-made tables
+
+
+def frame(experiment, variant, seeds_shares, acc=0.9, expected=None, norm="iterbn"):
+    rows = []
+    for seed, shares in seeds_shares.items():
+        a = acc[seed] if isinstance(acc, dict) else acc
+        for b, v in shares.items():
+            rows.append({"experiment": experiment, "variant": variant, "norm": norm, "seed": seed, "block": b,
+                         "beta": v, "share": v, "expected_share": (expected or {}).get(b, 0.0), "test_acc": a})
+    return pd.DataFrame(rows)
+
+
+ADD_TRUTH = {"ground_truth": {"p": {"m1": 0.5, "m2": 0.35, "m3": 0.2, "m4": 0.0, "m5": 0.0, "m6": 0.0}},
+             "params": {"n": 4000}}
+GOOD = {"m1": 0.5, "m2": 0.3, "m3": 0.17, "m4": 0.01, "m5": 0.01, "m6": 0.01}
+SWAPPED = {"m1": 0.3, "m2": 0.5, "m3": 0.17, "m4": 0.01, "m5": 0.01, "m6": 0.01}
+
+
+def test_ranking_follows_p_keeps_ties_tied():
+    p = ADD_TRUTH["ground_truth"]["p"]
+    assert ranking_follows(GOOD, p)
+    assert not ranking_follows(SWAPPED, p)
+    # an irrelevant modality above a relevant one breaks the ranking
+    assert not ranking_follows({**GOOD, "m5": 0.2}, p)
+    # the order among tied p = 0 modalities does not matter
+    assert ranking_follows({**GOOD, "m4": 0.015, "m6": 0.001}, p)
+    assert spearman([3, 2, 1], [0.5, 0.35, 0.2]) == pytest.approx(1.0)
+    assert spearman([1, 2, 3], [0.5, 0.35, 0.2]) == pytest.approx(-1.0)
+
+
+def test_additive_check_counts_seeds_and_irrelevant_threshold():
+    ok = check_additive(frame("additive", "iterbn", {s: GOOD for s in range(5)}), ADD_TRUTH)
+    assert [c.passed for c in ok] == [True, True]
+    # one of five seeds out of order: still >= 4 of 5
+    one_bad = {0: SWAPPED, 1: GOOD, 2: GOOD, 3: GOOD, 4: GOOD}
+    assert check_additive(frame("additive", "iterbn", one_bad), ADD_TRUTH)[0].passed
+    two_bad = {0: SWAPPED, 1: SWAPPED, 2: GOOD, 3: GOOD, 4: GOOD}
+    ranking = check_additive(frame("additive", "iterbn", two_bad), ADD_TRUTH)[0]
+    assert not ranking.passed and ranking.values["seeds_ok"] == 3
+    # one irrelevant modality above 0.02 on one seed fails the second claim
+    leak = {s: GOOD for s in range(5)}
+    leak[3] = {**GOOD, "m6": 0.025, "m1": 0.485}
+    irr = check_additive(frame("additive", "iterbn", leak), ADD_TRUTH)[1]
+    assert not irr.passed and irr.values["max_irrelevant_share"][3] == pytest.approx(0.025)
+
+
+XOR_TRUTH = {"ground_truth": {"relevant_blocks": ["m1*m2"]}, "params": {"n": 20000}}
+
+
+def xor_shares(inter):
+    rest = (1 - inter) / 6
+    return {"m1": rest, "m2": rest, "m3": rest, "m1*m2": inter, "m1*m3": rest, "m2*m3": rest, "m1*m2*m3": rest}
+
+
+def test_xor_check_only_converged_seeds_count():
+    shares = {0: xor_shares(0.95), 1: xor_shares(0.92), 2: xor_shares(0.2), 3: xor_shares(0.97), 4: xor_shares(0.1)}
+    acc = {0: 0.99, 1: 0.97, 2: 0.5, 3: 0.96, 4: 0.51}
+    conv, inter = check_xor(frame("xor", "iterbn", shares, acc), XOR_TRUTH)
+    assert conv.passed and inter.passed and conv.values["converged"] == [0, 1, 3]
+    # a converged seed with share below 0.9 fails
+    shares[1] = xor_shares(0.85)
+    assert not check_xor(frame("xor", "iterbn", shares, acc), XOR_TRUTH)[1].passed
+    # only two of five converged
+    acc2 = {**acc, 3: 0.90}
+    assert not check_xor(frame("xor", "iterbn", {s: xor_shares(0.95) for s in range(5)}, acc2), XOR_TRUTH)[0].passed
+    # below the claim's sample size, nothing passes
+    small = {**XOR_TRUTH, "params": {"n": 4000}}
+    assert not any(c.passed for c in check_xor(frame("xor", "iterbn", {s: xor_shares(0.99) for s in range(5)},
+                                                     0.99), small))
+
+
+INF_TRUTH = {"ground_truth": {"relevant_blocks": ["m1"]}, "params": {"n": 4000}}
+
+
+def inflation_shares(m1, inter):
+    k = (1 - m1 - inter)
+    return {"m1": m1, "m2": k / 2, "m3": k / 2, "m1*m2": inter / 4, "m1*m3": inter / 4, "m2*m3": inter / 4,
+            "m1*m2*m3": inter / 4}
+
+
+def test_inflation_checks():
+    none = frame("inflation", "none", {s: inflation_shares(0.6, 0.3) for s in range(3)}, 0.90, norm="none")
+    good = frame("inflation", "iterbn", {s: inflation_shares(0.97, 0.02) for s in range(3)}, 0.895)
+    checks = {c.name: c for c in check_inflation(pd.concat([none, good]), INF_TRUTH)}
+    assert checks["none_inflates"].passed and checks["none_inflates"].values["mean"] == pytest.approx(0.3)
+    assert checks["iterbn_clean"].passed
+    assert checks["accuracy"].passed  # 0.895 >= 0.90 - 0.01
+    worse = frame("inflation", "iterbn", {s: inflation_shares(0.97, 0.02) for s in range(3)}, 0.85)
+    assert not {c.name: c for c in check_inflation(pd.concat([none, worse]), INF_TRUTH)}["accuracy"].passed
+    leaky = frame("inflation", "iterbn", {0: inflation_shares(0.97, 0.02), 1: inflation_shares(0.8, 0.24)}, 0.9)
+    assert not {c.name: c for c in check_inflation(pd.concat([none, leaky]), INF_TRUTH)}["iterbn_clean"].passed
+    weak = frame("inflation", "none", {s: inflation_shares(0.9, 0.1) for s in range(3)}, 0.9, norm="none")
+    assert not {c.name: c for c in check_inflation(pd.concat([weak, good]), INF_TRUTH)}["none_inflates"].passed
+
+
+def test_parse_arguments():
+    assert parse_experiments("all") == ["additive", "xor", "inflation"]
+    assert parse_experiments("inflation,additive") == ["additive", "inflation"]
+    assert parse_seeds("3", False) == [0, 1, 2]
+    assert parse_seeds("4,1", False) == [4, 1]
+    assert parse_seeds(None, False) == [0, 1, 2, 3, 4] and parse_seeds(None, True) == [0, 1]
+    for bad in ("x", "0", "1,1", "-1,2"):
+        with pytest.raises(MWeightError):
+            parse_seeds(bad, False)
+    with pytest.raises(MWeightError):
+        parse_experiments("parity")
