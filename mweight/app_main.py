@@ -167,14 +167,16 @@ def page_overview(root: Path, group: A.RunGroup) -> None:
                     f"sum 1) · **block normalisation: {group.norm}** · **β: {group.relevance_mode}**")
     with right:
         st.subheader("Metrics (convention labelled)")
-        mt = A.metrics_table(group)
+        mt = A.metrics_table(group, ("test",))
+        if mt.empty:
+            mt = A.metrics_table(group, ("valid",))
         shown = mt.assign(value=[f"{m:.4f}" + (f" ± {s:.4f}" if k > 1 else "")
                                  for m, s, k in zip(mt["mean"], mt["std"], mt["n"])],
                           label=[f"{lab} ({b} is better)" for lab, b in zip(mt["label"], mt["better"])])
-        st.dataframe(shown[["split", "label", "value"]].rename(columns={"label": "metric (convention)"}),
-                     hide_index=True, width="stretch",
-                     column_config={"metric (convention)": st.column_config.TextColumn(width="large")})
-    with st.expander("β per block (numbers)"):
+        st.table(shown[["split", "label", "value"]].rename(columns={"label": "metric (convention)"})
+                 .set_index("split"))
+    with st.expander("β per block and validation metrics (numbers)"):
+        st.dataframe(A.metrics_table(group, ("valid",)), hide_index=True, width="stretch")
         st.dataframe(table.rename(columns={"share_mean": "β share", "share_std": "± std",
                                            "beta_mean": "raw β", "beta_std": "raw β ± std"}),
                      hide_index=True, width="stretch")
@@ -218,15 +220,15 @@ def page_dynamics(root: Path, group: A.RunGroup) -> None:
 
 def page_segments(root: Path, group: A.RunGroup) -> None:
     st.title(f"Segment explorer · {group.name}")
+    c0, c1, c2, c3, c4 = st.columns([1, 1, 2, 2, 2])
     seed = group.seeds[0]
     if len(group.seeds) > 1:
-        seed = st.selectbox("Seed", group.seeds, key="seg_seed")
+        seed = c0.selectbox("Seed", group.seeds, key="seg_seed")
     try:
         df = _segments(str(root), group.entry, seed, A.folder_stamp(root, group.entry))
     except MWeightError as exc:
         st.error(f"Segments cannot be shown: {exc}")
         return
-    c1, c2, c3, c4 = st.columns([1, 2, 2, 2])
     splits = ["all"] + [s for s in ("train", "valid", "test") if s in set(df.get("split", []))]
     split = c1.selectbox("Split", splits, index=splits.index("test") if "test" in splits else 0, key="seg_split")
     query = c2.text_input("Search id or transcript", key="seg_query")
@@ -287,6 +289,7 @@ def page_compare(root: Path, entries: list[A.RunEntry]) -> None:
     if not groups:
         return
     shares, metrics, config = A.compare_frames(groups)
+    shares.loc[shares["n_seeds"] <= 1, "share_std"] = float("nan")  # no error bar for a single seed
     fig = px.bar(shares, x="block", y="share_mean", color="run", barmode="group", error_y="share_std",
                  color_discrete_sequence=PALETTE, labels={"share_mean": "β share (sums to 1)"},
                  hover_data={"beta_mean": ":.3f", "n_seeds": True}, title="β share per block (mean ± std over seeds)")

@@ -150,7 +150,7 @@ def test_overview_shows_share_mean_std_metrics_p_norm_and_reading(runs):
     top = blocks[int(share.mean(0).argmax())]
     pct = f"{100 * share.mean(0).max():.0f}%"
     assert f"carries {pct} of the relevance" in body and top in body and "mean over 3 seeds" in body
-    metric_table = at.dataframe[0].value
+    metric_table = at.table[0].value.reset_index()
     acc = np.mean([json.loads((runs / "dna" / f"seed_{s}" / "metrics.json").read_text())["test"]["acc"]
                    for s in SEEDS])
     row = metric_table[(metric_table["split"] == "test") & (metric_table["metric (convention)"] == "Accuracy (higher is better)")]

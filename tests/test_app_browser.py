@@ -99,6 +99,8 @@ def wait_idle(page) -> None:
     page.wait_for_timeout(300)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=TIMEOUT_MS)
+    if page.locator(".js-plotly-plot").count():
+        page.locator(".js-plotly-plot .main-svg").first.wait_for(state="visible", timeout=TIMEOUT_MS)
     page.wait_for_timeout(500)  # let plotly finish drawing
 
 
