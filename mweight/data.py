@@ -72,13 +72,18 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
     path = Path(path)
     if not path.is_file():
         raise MWeightError(f"{path}: dataset file not found")
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic[:2] != b"PK":
+        raise MWeightError(f"{path}: not a readable .npz dataset (expected a zip archive written by np.savez)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise MWeightError(f"{path}: not a readable .npz dataset ({exc})") from None
-    except ValueError as exc:
-        raise MWeightError(f"{path}: contains pickled objects, which mweight never loads ({exc})") from None
+    except ValueError:
+        raise MWeightError(f"{path}: contains pickled object arrays, which mweight never loads "
+                           "(expected numeric and string arrays only)") from None
     if "label" not in arrays:
         raise MWeightError(f"{path}: missing field 'label' (expected (N,) labels)")
     label = arrays.pop("label")
@@ -132,7 +137,7 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
     split = columns[split_key]
     bad = sorted(set(np.unique(split)) - set(SPLITS))
     if bad:
-        raise MWeightError(f"{path}: field {split_key!r} has value {bad[0]!r}; expected train / valid / test")
+        raise MWeightError(f"{path}: field {split_key!r} has value {str(bad[0])!r}; expected train / valid / test")
     if task == "auto":
         task = infer_task(label)
     if task == "regression":

@@ -155,7 +155,7 @@ class MWeightNet(nn.Module):
         return closed_form_beta(self.block_weight_norms().detach().double(), p).numpy()
 
     @torch.no_grad()
-    def beta_step(self, step: float, iters: int = 5) -> None:
+    def beta_step(self, step: float, iters: int = 1) -> None:
         """Explicit-beta mode: projected gradient steps on lam * sum ||W_S||^2 / beta_S."""
         if self.beta is None:
             return

@@ -103,25 +103,29 @@ def project_lp_ball(v: np.ndarray, p: float, floor: float = 1e-6) -> np.ndarray:
     elif p == 2.0:
         out = b / np.sqrt((b ** 2).sum())
     else:
-        def solve(mu: float) -> np.ndarray:
-            lo, hi = np.zeros_like(b), b.copy()
-            for _ in range(60):
+        def solve(mu: np.ndarray) -> np.ndarray:
+            """Per coordinate, b + mu p b^(p-1) = v by bisection; mu (M, 1) -> (M, k)."""
+            lo = np.zeros((len(mu), len(b)))
+            hi = np.broadcast_to(b, lo.shape).copy()
+            for _ in range(50):
                 mid = 0.5 * (lo + hi)
                 f = mid + mu * p * mid ** (p - 1.0) - b
                 lo = np.where(f < 0, mid, lo)
                 hi = np.where(f >= 0, mid, hi)
             return 0.5 * (lo + hi)
 
+        def norm_p(mu: np.ndarray) -> np.ndarray:
+            return (solve(mu) ** p).sum(axis=1)
+
         mu_lo, mu_hi = 0.0, 1.0
-        while (solve(mu_hi) ** p).sum() > 1.0:
-            mu_hi *= 2.0
-        for _ in range(60):
-            mu = 0.5 * (mu_lo + mu_hi)
-            if (solve(mu) ** p).sum() > 1.0:
-                mu_lo = mu
-            else:
-                mu_hi = mu
-        out = solve(mu_hi)
+        while norm_p(np.array([[mu_hi]]))[0] > 1.0:
+            mu_lo, mu_hi = mu_hi, mu_hi * 4.0
+        for _ in range(5):  # shrink the bracket 32x per round, all candidates at once
+            grid = np.linspace(mu_lo, mu_hi, 33)[:, None]
+            inside = np.nonzero(norm_p(grid) <= 1.0)[0]
+            i = int(inside[0]) if len(inside) else 32
+            mu_lo, mu_hi = float(grid[max(i - 1, 0), 0]), float(grid[i, 0])
+        out = solve(np.array([[mu_hi]]))[0]
     return np.clip(out, floor, None)
 
 
