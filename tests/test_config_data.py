@@ -80,7 +80,7 @@ def test_load_dataset_reads_modalities_in_file_order(tmp_path):
     (lambda d: d.update(split=np.array(["train"] * 19 + ["dev"])), "value 'dev'; expected train / valid / test"),
     (lambda d: d.pop("split"), "no split column 'split'"),
     (lambda d: d.update(label=np.full(20, np.nan, np.float32)), "NaN"),
-    (lambda d: d.update(extra=np.array([{"a": 1}] * 20, dtype=object)), "pickled objects"),
+    (lambda d: d.update(extra=np.array([{"a": 1}] * 20, dtype=object)), "pickled object arrays"),
 ])
 def test_load_dataset_errors_name_file_and_field(tmp_path, mutate, match):
     d = _basic()
