@@ -431,3 +431,25 @@ def test_app_command_errors_are_one_line(tmp_path):
         res = subprocess.run([sys.executable, "-m", "mweight", *args], capture_output=True, text=True, timeout=60)
         assert res.returncode == 2
         assert res.stderr.strip().count("\n") == 0 and msg in res.stderr
+
+
+def test_cached_runs_reload_when_files_change(tmp_path, runs):
+    root = tmp_path / "r"
+    run = _copy_run(runs / "dna-p2", root, "one")
+    first = charts(app(root, "overview", "one"))[0]["data"][0]["y"]
+    rel = json.loads((run / "relevance.json").read_text())
+    rel["share"] = {b: (1.0 if b == "m3" else 0.0) for b in rel["share"]}
+    (run / "relevance.json").write_text(json.dumps(rel))
+    os.utime(run / "relevance.json", ns=(1, 10**18))  # a different mtime even on coarse clocks
+    again = charts(app(root, "overview", "one"))[0]["data"][0]
+    assert again["y"] != first and again["y"][again["x"].index("m3")] == 1.0
+
+
+def test_playground_xor_design_has_the_pair_block_as_ground_truth(tmp_path):
+    res = A.train_synthetic(tmp_path, "xor", n=200, epochs=1, length=30)
+    assert res["rel"] == "playground/xor_n200_s0"
+    group = A.load_group(tmp_path, A.find_entry(A.discover_runs(tmp_path), res["rel"]))
+    assert group.blocks == ["m1", "m2", "m3", "m1*m2", "m1*m3", "m2*m3", "m1*m2*m3"]
+    table = A.recovered_vs_truth(group, res["truth"]).set_index("block")
+    assert table["expected"].to_dict() == {b: (1.0 if b == "m1*m2" else 0.0) for b in group.blocks}
+    assert table["recovered"].sum() == pytest.approx(1.0)
