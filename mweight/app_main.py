@@ -319,7 +319,11 @@ def page_faithfulness(root: Path, group: A.RunGroup) -> None:
     saved = A.ablation_results(run.path)
     if saved:
         st.subheader("Saved `mweight ablate` results")
-        st.json(saved, expanded=False)
+        table = A.saved_ablation_table(saved)
+        if table is not None:
+            st.dataframe(table, hide_index=True, width="stretch")
+        else:
+            st.json(saved, expanded=False)
     split = st.selectbox("Split", ["test", "valid"], key="faith_split")
     key = ("faith", group.entry.rel, str(seed), split, A.folder_stamp(root, group.entry))
     if st.button("Measure importance", key="faith_go") or key in st.session_state:
@@ -345,13 +349,15 @@ def page_faithfulness(root: Path, group: A.RunGroup) -> None:
         rho = A.rank_agreement(b["beta_share"], b["degradation"])
         st.metric("rank agreement (Spearman) of β and ablation", "n/a" if rho != rho else f"{rho:.2f}")
         m = res["modalities"]
-        longm = m.melt(id_vars=["modality"], value_vars=["beta_share_all_blocks_with_it", "importance_share"],
-                       var_name="measure")
+        value_vars = ["beta_share_all_blocks_with_it"] + (["ablation_share"] if "ablation_share" in m else []) + [
+            "importance_share"]
+        longm = m.melt(id_vars=["modality"], value_vars=value_vars, var_name="measure")
         longm["measure"] = longm["measure"].map({"beta_share_all_blocks_with_it": "β share of its blocks",
+                                                 "ablation_share": "ablation importance (training mean)",
                                                  "importance_share": "permutation importance"})
         fig2 = px.bar(longm, x="modality", y="value", color="measure", barmode="group",
                       color_discrete_sequence=PALETTE, labels={"value": "share"},
-                      title="Modalities: β share of every block containing it vs permutation importance")
+                      title="Modalities: β share of every block containing it vs measured importance")
         st.plotly_chart(fig2, width="stretch")
         st.dataframe(b, hide_index=True, width="stretch")
         st.dataframe(m, hide_index=True, width="stretch")

@@ -638,7 +638,10 @@ def faithfulness(root: Path, group: RunGroup, seed=None, split: str = "test", re
       the block normalisation, so this is close to replacing it by its mean) and
       measure how much the selection metric degrades;
     - *modality permutation*: shuffle one modality's inputs across samples (every
-      block containing it is affected), ``repeats`` times, mean degradation.
+      block containing it is affected), ``repeats`` times, mean degradation; plus
+      *modality ablation* (replace it by its training mean). Both come from
+      :func:`mweight.analysis.ablate_run` (the code behind ``mweight ablate``) when
+      that module is installed; otherwise the permutation is computed here.
 
     Returns ``{"metric", "label", "base", "split", "n", "blocks": DataFrame, "modalities": DataFrame,
     "source"}``; importance shares are the degradations clipped at 0 and normalised to sum 1.
@@ -695,34 +698,76 @@ def faithfulness(root: Path, group: RunGroup, seed=None, split: str = "test", re
         if progress:
             progress(done / steps, f"ablating block {b}")
     blocks_df = pd.DataFrame(rows)
-    rng = np.random.default_rng(rng_seed)
-    mrows = []
-    n = len(part)
-    for m in model.modalities:
-        drops = []
-        for _ in range(repeats):
-            perm = torch.as_tensor(rng.permutation(n))
-            x2 = dict(inputs)
-            x2[m] = inputs[m][perm]
-            l2 = dict(lengths)
-            if m in lengths:
-                l2[m] = lengths[m][perm]
-            p2, _ = predict_tensors(model, x2, l2)
-            drops.append(_metric_drop(task, base, score(p2), mode))
-            done += 1
-            if progress:
-                progress(done / steps, f"permuting {m}")
-        containing = [b for b in blocks if m in b.split("*")]
-        mrows.append({"modality": m, "beta_share_own": share.get(m, 0.0),
-                      "beta_share_all_blocks_with_it": float(sum(share.get(b, 0.0) for b in containing)),
-                      "degradation": float(np.mean(drops)), "degradation_std": float(np.std(drops))})
-    mods_df = pd.DataFrame(mrows)
-    for df in (blocks_df, mods_df):
-        pos = df["degradation"].clip(lower=0)
-        df["importance_share"] = pos / pos.sum() if pos.sum() > 0 else 0.0
+    pos = blocks_df["degradation"].clip(lower=0)
+    blocks_df["importance_share"] = pos / pos.sum() if pos.sum() > 0 else 0.0
+    mods_df, source = None, "mweight.appdata (block ablation + modality permutation)"
+    try:
+        from . import analysis
+    except ImportError:  # older installs without mweight.analysis: permutation computed here
+        analysis = None
+    if analysis is not None and hasattr(analysis, "ablate_run"):
+        if progress:
+            progress(done / steps, "ablating and permuting modalities (mweight.analysis)")
+        lr = analysis.LoadedRun(path=run.path, run=run, model=model, cfg=cfg, task=task)
+        own_file = bool(cfg.data.path) and Path(cfg.data.path).is_file()
+        res = analysis.ablate_run(lr, data=None if own_file else ds_path, split=split, repeats=repeats,
+                                  seed=rng_seed, metrics=[metric])
+        mrows = [{"modality": m, "beta_share_own": r["share"],
+                  "beta_share_all_blocks_with_it": r["share_with_interactions"],
+                  "ablation_degradation": r["ablation"][metric], "degradation": r["permutation"][metric],
+                  "degradation_std": r["permutation_std"][metric]} for m, r in res["modalities"].items()]
+        mods_df = pd.DataFrame(mrows)
+        source = ("block ablation: mweight.appdata (exact removal of W_S z_S); modalities: "
+                  "mweight.analysis.ablate_run (training-mean ablation, permutation)")
+    else:
+        rng = np.random.default_rng(rng_seed)
+        mrows = []
+        n = len(part)
+        for m in model.modalities:
+            drops = []
+            for _ in range(repeats):
+                perm = torch.as_tensor(rng.permutation(n))
+                x2 = dict(inputs)
+                x2[m] = inputs[m][perm]
+                l2 = dict(lengths)
+                if m in lengths:
+                    l2[m] = lengths[m][perm]
+                p2, _ = predict_tensors(model, x2, l2)
+                drops.append(_metric_drop(task, base, score(p2), mode))
+                done += 1
+                if progress:
+                    progress(done / steps, f"permuting {m}")
+            containing = [b for b in blocks if m in b.split("*")]
+            mrows.append({"modality": m, "beta_share_own": share.get(m, 0.0),
+                          "beta_share_all_blocks_with_it": float(sum(share.get(b, 0.0) for b in containing)),
+                          "degradation": float(np.mean(drops)), "degradation_std": float(np.std(drops))})
+        mods_df = pd.DataFrame(mrows)
+    for col, out in (("degradation", "importance_share"), ("ablation_degradation", "ablation_share")):
+        if col in mods_df:
+            pos = mods_df[col].clip(lower=0)
+            mods_df[out] = pos / pos.sum() if pos.sum() > 0 else 0.0
+    if progress:
+        progress(1.0, "done")
     return {"metric": metric, "label": metric_label(metric), "mode": mode, "base": base, "split": split,
-            "n": n, "blocks": blocks_df, "modalities": mods_df, "dataset": str(ds_path),
-            "source": "mweight.appdata (block ablation + modality permutation)"}
+            "n": len(part), "blocks": blocks_df, "modalities": mods_df, "dataset": str(ds_path),
+            "source": source}
+
+
+def saved_ablation_table(saved: dict) -> pd.DataFrame | None:
+    """The modality table of an ``ablation.json`` written by ``mweight ablate`` (None if another shape)."""
+    mods = saved.get("modalities") if isinstance(saved, dict) else None
+    if not isinstance(mods, dict):
+        return None
+    rows = []
+    for m, r in mods.items():
+        if not isinstance(r, dict):
+            return None
+        row = {"modality": m, "β share (its blocks)": r.get("share_with_interactions")}
+        for kind in ("ablation", "permutation"):
+            for k, v in (r.get(kind) or {}).items():
+                row[f"{kind} drop ({k})"] = v
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def rank_agreement(a: Iterable[float], b: Iterable[float]) -> float:

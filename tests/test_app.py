@@ -272,6 +272,17 @@ def test_faithfulness_block_ablation_matches_predictions_file(runs):
     mods = at.dataframe[1].value.set_index("modality")
     assert mods.loc["text", "beta_share_all_blocks_with_it"] == pytest.approx(share["text"] + share["text*video"])
     assert mods["importance_share"].sum() == pytest.approx(1.0)
+    # modality importance comes from mweight.analysis (the code behind `mweight ablate`)
+    from mweight import analysis
+
+    lr = analysis.open_run(runs / "mosi")
+    res = analysis.ablate_run(lr, split="test", repeats=3, seed=0, metrics=["mae"])
+    for m, r in res["modalities"].items():
+        assert mods.loc[m, "ablation_degradation"] == pytest.approx(r["ablation"]["mae"])
+        assert mods.loc[m, "degradation"] == pytest.approx(r["permutation"]["mae"])
+    assert "mweight.analysis.ablate_run" in texts(at)
+    assert {t["name"] for t in mods_fig["data"]} == {"β share of its blocks", "ablation importance (training mean)",
+                                                     "permutation importance"}
     assert {t["name"] for t in blocks_fig["data"]} == {"β share", "ablation importance"}
 
 
@@ -453,3 +464,16 @@ def test_playground_xor_design_has_the_pair_block_as_ground_truth(tmp_path):
     table = A.recovered_vs_truth(group, res["truth"]).set_index("block")
     assert table["expected"].to_dict() == {b: (1.0 if b == "m1*m2" else 0.0) for b in group.blocks}
     assert table["recovered"].sum() == pytest.approx(1.0)
+
+
+def test_faithfulness_shows_saved_mweight_ablate_results(tmp_path, runs):
+    root = tmp_path / "r"
+    run = _copy_run(runs / "dna-p2", root, "one")
+    cli("ablate", str(run), "--repeats", "2")
+    saved = json.loads((run / "ablation.json").read_text())
+    at = app(root, "faithfulness", "one")
+    assert "Saved `mweight ablate` results" in [s.value for s in at.subheader]
+    table = at.dataframe[0].value.set_index("modality")
+    for m, r in saved["modalities"].items():
+        assert table.loc[m, "permutation drop (acc)"] == pytest.approx(r["permutation"]["acc"])
+        assert table.loc[m, "β share (its blocks)"] == pytest.approx(r["share_with_interactions"])
