@@ -441,7 +441,9 @@ def ray_runtime(address: str | None = None, num_cpus: int | None = None, log=Non
     ray = require_ray()
     import logging
 
-    logging.getLogger("ray.tune").setLevel(logging.WARNING)
+    # Ray Tune's own warnings (result files, Tuner.restore hints) do not apply to how mweight
+    # resumes; trial errors and interruptions are reported by mweight itself.
+    logging.getLogger("ray.tune").setLevel(logging.ERROR)
 
     info = {"started": False, "seconds": 0.0}
     t0 = time.perf_counter()
@@ -668,7 +670,11 @@ def collect_results(trials: list[Trial], status: dict[str, str], errors: dict[st
             row["error"] = errors.get(t.name, "")
             row["run_dir"] = os.path.relpath(t.run_dir, root)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    for col in ("epochs_run", "best_epoch"):
+        if col in table:
+            table[col] = table[col].astype("Int64")
+    return table
 
 
 def rank(table: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:

@@ -256,3 +256,19 @@ def test_train_seeds_parallel(tiny, ray_address):
     # An existing run is protected as in the sequential path.
     r = mw("train", "--data", data, "--out", out, "--seeds", "1,2", "--parallel", "--address", ray_address)
     assert r.returncode == 2 and "already holds a run" in r.stderr
+
+
+def test_a_failing_trial_is_reported_and_the_others_finish(tiny, ray_address):
+    d, data, _ = tiny
+    space = d / "fail.yaml"
+    space.write_text("train.loss: [ce, mse]\ntrain.epochs: 1\nmodel.hidden: 8\n")  # mse: regression only
+    out = d / "fail"
+    r = mw("sweep", "--data", data, "--space", space, "--out", out, "--address", ray_address)
+    assert r.returncode == 1, r.stderr[-3000:]
+    assert "1 trial(s) failed" in r.stderr
+    table = pd.read_csv(out / "results.csv").set_index("train.loss")
+    assert table.loc["ce", "status"] == "finished" and table.loc["mse", "status"] == "error"
+    assert table.loc["mse", "error"] == "train.loss = mse is a regression loss; classification uses ce"
+    md = (out / "results.md").read_text()
+    assert "## Failed trials" in md and "classification uses ce" in md
+    assert yaml.safe_load((out / "best_config.yaml").read_text())["train"]["loss"] == "ce"

@@ -79,9 +79,13 @@ def run(args) -> int:
     print(f"wrote {out / 'results.md'}", file=sys.stdout)
     if result.best:
         print(f"best {result.best}: {out / 'best_config.yaml'}", file=sys.stdout)
-    bad = result.counts.get("error", 0) + result.counts.get("interrupted", 0)
-    if bad:
-        print(f"mweight: {bad} trial(s) did not finish (see {out / 'results.md'}); run again with --resume",
+    errors, interrupted = result.counts.get("error", 0), result.counts.get("interrupted", 0)
+    if errors:
+        print(f"mweight: {errors} trial(s) failed (see {out / 'results.md'}); fix and run again with --resume",
               file=sys.stderr)
         return 1
+    if interrupted:
+        print(f"mweight: interrupted; {interrupted} trial(s) unfinished, their last epoch is kept: run the same "
+              "command with --resume", file=sys.stderr)
+        return 130
     return 0
