@@ -224,7 +224,7 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
                 total = loss + pen
                 if not bool(torch.isfinite(total)):
                     raise TrainingDiverged(
-                        f"loss became {float(total)} at epoch {epoch + 1}, batch {b + 1}; "
+                        f"loss became {float(total.detach())} at epoch {epoch + 1}, batch {b + 1}; "
                         "try a smaller train.lr or model.lambda (the last good checkpoint is kept)")
                 opt.zero_grad(set_to_none=True)
                 total.backward()
