@@ -11,7 +11,8 @@ through mweight.trainrun.train_one (the function `mweight train` uses):
   ray-2       the same with 2 CPUs (2 workers)
 
 Reported: wall time of the trials (without starting the Ray runtime), the runtime's
-start-up time, and the speed-ups. The three modes must give the same validation MAE per
+start-up time, the sum of the trials' own training times (``fit`` seconds) and the
+achieved concurrency (that sum / wall time), and the speed-ups. The three modes must give the same validation MAE per
 trial (same seeds, one thread): the script checks it.
 
     python benchmarks/sweep_speedup.py [--data FILE.npz] [--epochs 8]
@@ -45,11 +46,12 @@ def sequential(data: Path, epochs: int, out: Path) -> tuple[float, dict]:
 
     ds, _ = load_for_training(Config.from_dict(base))
     t0 = time.perf_counter()
-    maes = {}
+    maes, busy = {}, 0.0
     for t in trials:
         res = train_one(Config.from_dict(t.config), ds, t.run_dir)
         maes[t.name] = res.metrics["valid"]["mae"]
-    return time.perf_counter() - t0, maes
+        busy += res.seconds
+    return time.perf_counter() - t0, maes, busy
 
 
 def on_ray(data: Path, epochs: int, out: Path, cpus: int) -> tuple[float, float, dict]:
@@ -63,7 +65,7 @@ def on_ray(data: Path, epochs: int, out: Path, cpus: int) -> tuple[float, float,
                     seeds=SEEDS, scheduler="none", num_cpus=cpus, cpus_per_trial=1, log=lambda m: None)
     assert res.counts["finished"] == 8, res.counts
     maes = dict(zip(res.table["trial"], res.table["valid_mae"]))
-    return res.seconds, res.runtime_seconds, maes
+    return res.seconds, res.runtime_seconds, maes, float(res.table["seconds"].sum())
 
 
 def main() -> int:
@@ -80,14 +82,15 @@ def main() -> int:
           f"preset mosi-utterance, {args.epochs} epochs, split bclstm_protocol, 1 torch thread per trial")
     with tempfile.TemporaryDirectory(prefix="mweight_sweep_bench_") as tmp:
         tmp = Path(tmp)
-        t_seq, m_seq = sequential(args.data, args.epochs, tmp / "seq")
-        t1, s1, m1 = on_ray(args.data, args.epochs, tmp / "ray1", cpus=1)
-        t2, s2, m2 = on_ray(args.data, args.epochs, tmp / "ray2", cpus=2)
+        t_seq, m_seq, b_seq = sequential(args.data, args.epochs, tmp / "seq")
+        t1, s1, m1, b1 = on_ray(args.data, args.epochs, tmp / "ray1", cpus=1)
+        t2, s2, m2, b2 = on_ray(args.data, args.epochs, tmp / "ray2", cpus=2)
     diff = max(max(abs(m_seq[k] - m1[k]), abs(m_seq[k] - m2[k])) for k in m_seq)
-    print(f"{'mode':<12}{'trials wall s':>14}{'runtime start s':>17}{'total s':>9}")
-    print(f"{'sequential':<12}{t_seq:>14.1f}{'-':>17}{t_seq:>9.1f}")
-    print(f"{'ray-1':<12}{t1:>14.1f}{s1:>17.1f}{t1 + s1:>9.1f}")
-    print(f"{'ray-2':<12}{t2:>14.1f}{s2:>17.1f}{t2 + s2:>9.1f}")
+    # concurrency = sum of the trials' own training times / wall time of all trials (2 = two at once)
+    print(f"{'mode':<12}{'trials wall s':>14}{'runtime start s':>17}{'total s':>9}{'sum of fit s':>14}{'concurrency':>13}")
+    print(f"{'sequential':<12}{t_seq:>14.1f}{'-':>17}{t_seq:>9.1f}{b_seq:>14.1f}{b_seq / t_seq:>13.2f}")
+    print(f"{'ray-1':<12}{t1:>14.1f}{s1:>17.1f}{t1 + s1:>9.1f}{b1:>14.1f}{b1 / t1:>13.2f}")
+    print(f"{'ray-2':<12}{t2:>14.1f}{s2:>17.1f}{t2 + s2:>9.1f}{b2:>14.1f}{b2 / t2:>13.2f}")
     print(f"speed-up ray-2 vs ray-1 (trials): {t1 / t2:.2f}x; ray-2 vs sequential loop: {t_seq / t2:.2f}x "
           f"(trials), {t_seq / (t2 + s2):.2f}x (with runtime start)")
     print(f"max |valid MAE difference| between modes over the 8 trials: {diff:.2e}")

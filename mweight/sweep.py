@@ -463,7 +463,9 @@ def ray_runtime(address: str | None = None, num_cpus: int | None = None, log=Non
             if address:
                 ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
             else:
-                ray.init(num_cpus=num_cpus or local_cpus(), include_dashboard=False, log_to_driver=False,
+                # address="local": always a new embedded runtime, never a cluster found on this machine
+                ray.init(address="local", num_cpus=num_cpus or local_cpus(), include_dashboard=False,
+                         log_to_driver=False,
                          logging_level=logging.WARNING)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = f"--address {address}" if address else "the local Ray runtime"
