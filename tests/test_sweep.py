@@ -50,7 +50,7 @@ def ray_address():
     ray = pytest.importorskip("ray")
     started = not ray.is_initialized()
     if started:
-        ctx = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+        ctx = ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     else:
         ctx = ray.get_runtime_context()
     address = ctx.address_info["gcs_address"] if started else ray.get_runtime_context().gcs_address
