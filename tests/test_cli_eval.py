@@ -43,7 +43,8 @@ def trained(tmp_path_factory):
     arrays = write_data(root / "d.npz")
     out = root / "run"
     cli("train", "--data", root / "d.npz", "--preset", "mosi-utterance", "--split-key", "split", "--out", out,
-        "--set", "train.epochs=6", "--set", "train.patience=6", "--set", "model.dropout=0.0", "--quiet")
+        "--set", "train.epochs=6", "--set", "train.patience=6", "--set", "model.dropout=0.0",
+        "--set", "train.lr=0.005", "--quiet")
     return root, out, arrays
 
 
@@ -134,7 +135,7 @@ def test_ablate_prints_drops_next_to_beta_and_finds_the_informative_modality(tra
     assert mods["text"]["ablation"]["mae"] > 0.3
     assert mods["text"]["permutation"]["mae"] > 0.3
     for m in ("audio", "video"):
-        assert abs(mods[m]["ablation"]["mae"]) < 0.5 * mods["text"]["ablation"]["mae"]
+        assert abs(mods[m]["ablation"]["mae"]) < 0.3 * mods["text"]["ablation"]["mae"]
     assert res["base"]["mae"] == pytest.approx(json.loads((out / "metrics.json").read_text())["test"]["mae"], abs=1e-6)
 
 
