@@ -55,7 +55,9 @@ class TrainConfig:
     patience: int = 20  # early stopping on the validation metric
     loss: str = "auto"  # auto | l1 | mse | ce
     beta_lr: float = 0.01  # explicit-beta mode: projected gradient step size
-    threads: int = 0  # torch threads; 0 = leave torch's default
+    # torch intra-op threads. These models are small: one thread is as fast as two and
+    # avoids oversubscription when seeds or sweep trials run side by side. 0 = torch's default.
+    threads: int = 1
     progress: bool = True
 
 
