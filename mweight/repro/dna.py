@@ -108,8 +108,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         title="Additive design: 6 modalities, motif probabilities p = (0.5, 0.35, 0.2, 0, 0, 0)",
         data={"p": ADDITIVE_P, "n": 4000},
         variants=(Variant("iterbn", "dna-additive"),),
-        quick_data={"n": 2000},
-        quick_overrides=("train.epochs=12",),
+        quick_overrides=("train.epochs=8",),
     ),
     "xor": ExperimentSpec(
         name="xor",
@@ -125,7 +124,6 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         title="Degree inflation: m1 relevant (p = 0.8), m2 irrelevant, m3 constant; all interaction blocks",
         data={"p": 0.8, "n": 4000},
         variants=(Variant("none", "dna-inflation", ("model.norm=none",)), Variant("iterbn", "dna-inflation")),
-        quick_data={"n": 2000},
         quick_overrides=("train.epochs=12",),
     ),
 }
@@ -286,7 +284,7 @@ def run_task(task: Task, fresh: bool = False, queue: Any = None,
 
     cfg = task.config()
     if not fresh and reusable(task, cfg):
-        return {"task": task.label, "reused": True, "seconds": 0.0}
+        return {"task": task.label, "reused": True, "seconds": 0.0, "cpu_seconds": 0.0}
 
     def report(row: dict) -> None:
         if queue is not None:
@@ -297,9 +295,10 @@ def run_task(task: Task, fresh: bool = False, queue: Any = None,
     ds, record = load_for_training(cfg)
     meta = {"preset": task.preset, "carved_validation": record or None,
             "repro": {"experiment": task.experiment, "variant": task.variant, "seed": task.seed}}
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     res = train_one(cfg, ds, Path(task.run_dir), meta=meta, on_epoch=report)
     return {"task": task.label, "reused": False, "seconds": time.perf_counter() - t0,
+            "cpu_seconds": time.process_time() - c0,
             "epochs_run": len(res.history), "best_epoch": res.best_epoch,
             "test_acc": res.metrics.get("test", {}).get("acc"), "share": res.share}
 
@@ -548,7 +547,7 @@ def check_determinism(task: Task, spec: ExperimentSpec, quick: bool, epochs: int
     ds, _ = load_for_training(cfg)
     k = min(epochs, cfg.train.epochs)
     res = fit(ds, cfg, max_epochs=k)
-    recorded = pd.read_csv(Path(task.run_dir) / "history.csv", float_precision="round_trip")
+    recorded = pd.read_csv(Path(task.run_dir) / "history.csv")
     cols = [c for c in recorded.columns if c.startswith(("train_loss", "valid_acc", "beta_"))]
     replay = pd.DataFrame(res.history)
     k = min(k, len(recorded))
@@ -666,13 +665,13 @@ def write_report(out: Path, df: pd.DataFrame, truths: dict, checks: list[Check],
         summary_frame(df).to_csv(tmp, index=False, float_format="%.6g")
     write_json(out / "checks.json", {"passed": all(c.passed for c in checks),
                                      "checks": [asdict(c) for c in checks]})
-    quick = " --quick" if meta["quick"] else ""
     lines = ["# Synthetic DNA-sequence experiments: results", "",
              f"Command: `{meta['command']}`", "",
              f"mweight {meta['mweight_version']}, seeds {', '.join(map(str, meta['seeds']))}, "
-             f"{'quick (smaller N, fewer epochs)' if meta['quick'] else 'full'} settings{quick and ''}; "
-             f"{meta['jobs']} parallel run(s), one torch thread each; wall time {meta['wall_seconds']:.0f} s "
-             f"({meta['trained']} runs trained, {meta['reused']} reused).", "",
+             f"{'quick (smaller N, fewer epochs)' if meta['quick'] else 'full'} settings; "
+             f"{meta['jobs']} parallel run(s), one torch thread each; wall time {meta['wall_seconds']:.0f} s, "
+             f"training CPU time {meta['train_cpu_seconds']:.0f} s ({meta['trained']} runs trained, "
+             f"{meta['reused']} reused; {meta['cpu_count']} CPUs).", "",
              "## Checks", ""]
     lines += markdown_checks(checks)
     lines += ["", "## β share per block and seed", "",
@@ -719,6 +718,7 @@ def run_dna(out: str | Path, experiments: list[str] | str = "all", seeds: list[i
         first = next(t for t in tasks if t.experiment == name)
         log(f"determinism: regenerating {name} seed {first.seed} and retraining {REPLAY_EPOCHS} epochs")
         checks.append(check_determinism(first, EXPERIMENTS[name], quick))
+    checks.sort(key=lambda c: ORDER.index(c.experiment))  # stable: claims, then determinism
     figures = draw_all(out, df, tasks, truths, names)
     meta = {"command": command or f"mweight repro dna --experiment {','.join(names)} --seeds "
                                   f"{','.join(map(str, seeds))} --out {out}{' --quick' if quick else ''}",
@@ -727,6 +727,7 @@ def run_dna(out: str | Path, experiments: list[str] | str = "all", seeds: list[i
             "wall_seconds": round(time.perf_counter() - t0, 1),
             "trained": sum(not i.get("reused") for i in infos), "reused": sum(bool(i.get("reused")) for i in infos),
             "run_seconds": {i["task"]: round(i["seconds"], 1) for i in infos},
+            "train_cpu_seconds": round(sum(i.get("cpu_seconds", 0.0) for i in infos), 1),
             "mweight_version": __version__, "python": platform.python_version(),
             "torch": _torch_version(), "cpu_count": os.cpu_count(),
             "specs": {n: {"data": EXPERIMENTS[n].data_kwargs(quick),
