@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {}
@@ -68,20 +69,52 @@ def _mask(lengths: torch.Tensor | None, n: int, t: int) -> torch.Tensor:
 
 @register_encoder("mlp")
 class MLPEncoder(nn.Module):
-    """Vectors (N, D) -> (N, hidden): ``layers`` x (Linear, ReLU, Dropout)."""
+    """Vectors (N, D) -> (N, hidden): ``layers`` x (Linear, [norm], ReLU, Dropout).
 
-    def __init__(self, input_shape, hidden: int = 32, layers: int = 2, dropout: float = 0.1):
+    ``input_dropout`` drops input features (after standardisation) before the first
+    layer; ``norm`` adds ``layer`` (LayerNorm) or ``batch`` (BatchNorm1d) after each
+    Linear. Both are off by default (the module layout is then unchanged).
+    """
+
+    def __init__(self, input_shape, hidden: int = 32, layers: int = 2, dropout: float = 0.1,
+                 input_dropout: float = 0.0, norm: str = "none"):
         super().__init__()
+        if norm not in ("none", "layer", "batch"):
+            raise ValueError(f"mlp encoder: norm = {norm!r}; expected none | layer | batch")
         d = int(np.prod(input_shape))
         mods: list[nn.Module] = [nn.Flatten()]
+        if input_dropout > 0:
+            mods.append(nn.Dropout(input_dropout))
         for _ in range(layers):
-            mods += [nn.Linear(d, hidden), nn.ReLU(), nn.Dropout(dropout)]
+            mods.append(nn.Linear(d, hidden))
+            if norm == "layer":
+                mods.append(nn.LayerNorm(hidden))
+            elif norm == "batch":
+                mods.append(nn.BatchNorm1d(hidden))
+            mods += [nn.ReLU(), nn.Dropout(dropout)]
             d = hidden
         self.net = nn.Sequential(*mods)
         self.out_dim = d
+        # The same layers run functionally in forward (no per-module call overhead, which is
+        # a large part of a batch-16 step); self.net keeps the parameters and their names.
+        self._plan = [(type(mod).__name__, mod) for mod in mods[1:]]
 
     def forward(self, x, lengths=None):
-        return self.net(x)
+        if x.dim() != 2:
+            x = x.flatten(1)
+        training = self.training
+        for kind, mod in self._plan:
+            if kind == "Linear":
+                x = F.linear(x, mod.weight, mod.bias)
+            elif kind == "ReLU":
+                x = F.relu(x)
+            elif kind == "Dropout":
+                x = F.dropout(x, mod.p, training)
+            elif kind == "LayerNorm":
+                x = F.layer_norm(x, mod.normalized_shape, mod.weight, mod.bias, mod.eps)
+            else:  # BatchNorm1d: running statistics handled by the module
+                x = mod(x)
+        return x
 
 
 @register_encoder("gru")

@@ -103,10 +103,13 @@ def iterbn_residual(
     res = t_s - mean_s
     for j, (m_low, u) in enumerate(zip(lower_means, factors)):
         # E[t_A] gets a singleton axis at position j; u_j varies along axis j only.
-        low = m_low.unsqueeze(j).unsqueeze(0)  # (1, r.., 1 at j, ..r)
+        low_shape = [1, *m_low.shape]
+        low_shape.insert(1 + j, 1)
+        low = m_low.view(low_shape)  # (1, r.., 1 at j, ..r)
         shape = [u.shape[0]] + [1] * k
         shape[1 + j] = u.shape[1]
-        res = res - low * u.view(shape)
+        # res - low * u in one op (value=-1 negates the product exactly: same numbers)
+        res = torch.addcmul(res, low, u.view(shape), value=-1.0)
     return res
 
 
@@ -150,6 +153,8 @@ class BlockFusion(nn.Module):
         )
         # IterBN: running means of the raw products of every subset it subtracts.
         self._mean_keys: dict[tuple[str, ...], str] = {}
+        # S minus m for each m in S, in S order (the lower-order products IterBN subtracts)
+        self._lower = {s: [tuple(x for x in s if x != m) for m in s] for s in self.interactions}
         self.product_means = nn.ModuleDict()
         if norm == "iterbn":
             for s in self.interactions:
@@ -183,8 +188,7 @@ class BlockFusion(nn.Module):
             t = product(s)
             if self.norm == "iterbn":
                 mean_s = self.product_means[self._mean_keys[s]](t)
-                lower = [self.product_means[self._mean_keys[tuple(x for x in s if x != m)]](
-                    product(tuple(x for x in s if x != m))) for m in s]
+                lower = [self.product_means[self._mean_keys[a]](product(a)) for a in self._lower[s]]
                 t = iterbn_residual(t, mean_s, lower, [u[m] for m in s])
             name = block_name(s)
             z[name] = self.block_norms[name](t.reshape(t.shape[0], -1))

@@ -51,8 +51,8 @@ class InputNorm(nn.Module):
         self.std.copy_(torch.as_tensor(std, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.enabled:
-            x = (x - self.mean) / self.std
+        if self.enabled:  # in place on the fresh tensor: fewer allocations, same numbers
+            return (x - self.mean).div_(self.std).nan_to_num_(nan=0.0, posinf=0.0, neginf=0.0)
         return torch.nan_to_num(x, nan=0.0, posinf=0.0, neginf=0.0)
 
 

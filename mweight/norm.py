@@ -17,6 +17,35 @@ import torch
 from torch import nn
 
 
+class _VectorBNTrain(torch.autograd.Function):
+    """Training-mode vBN as ONE autograd node with its closed-form gradient.
+
+    With y = (x - mu) / sigma, sigma = sqrt(s2 + eps), s2 = mean_b ||x_b - mu||^2::
+
+        dL/dx = (g - mean_b g - y * sum(g * y) / N) / sigma
+
+    (the mu path of s2 vanishes because the centred rows sum to 0). Autograd of the
+    plain formula builds ~15 small backward ops per block; this is 6. The test checks
+    it against autograd of the plain formula with gradcheck.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, eps: float):
+        var, mu = torch.var_mean(x, dim=0, correction=0)
+        s2 = var.sum()  # mean_b ||x_b - mu||^2 = sum_d Var_b(x_bd)
+        inv = torch.rsqrt(s2 + eps)
+        y = (x - mu) * inv
+        ctx.save_for_backward(y, inv)
+        ctx.mark_non_differentiable(mu, s2)
+        return y, mu, s2
+
+    @staticmethod
+    def backward(ctx, g: torch.Tensor, _g_mu, _g_s2):
+        y, inv = ctx.saved_tensors
+        proj = (g * y).sum() / y.shape[0]
+        return torch.addcmul(g - g.mean(dim=0), y, proj, value=-1.0) * inv, None
+
+
 class VectorBN(nn.Module):
     def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
@@ -27,17 +56,18 @@ class VectorBN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, dim) -> (N, dim)."""
         if self.training and x.shape[0] > 1:
-            mu = x.mean(dim=0)
-            centred = x - mu
-            s2 = centred.pow(2).sum(dim=1).mean()
+            if torch.is_grad_enabled() and x.requires_grad:
+                out, mu, s2 = _VectorBNTrain.apply(x, self.eps)
+            else:
+                var, mu = torch.var_mean(x, dim=0, correction=0)
+                s2 = var.sum()
+                out = (x - mu) * torch.rsqrt(s2 + self.eps)
             with torch.no_grad():
                 n = x.shape[0]
-                self.running_mean.lerp_(mu.detach(), self.momentum)
-                self.running_s2.lerp_(s2.detach() * n / (n - 1), self.momentum)
-        else:
-            centred = x - self.running_mean
-            s2 = self.running_s2
-        return centred / torch.sqrt(s2 + self.eps)
+                self.running_mean.lerp_(mu, self.momentum)
+                self.running_s2.lerp_(s2 * (n / (n - 1)), self.momentum)
+            return out
+        return (x - self.running_mean) / torch.sqrt(self.running_s2 + self.eps)
 
 
 class RunningMean(nn.Module):
@@ -53,7 +83,7 @@ class RunningMean(nn.Module):
         if self.training and x.shape[0] > 1:
             mu = x.mean(dim=0)
             with torch.no_grad():
-                self.running_mean.lerp_(mu.detach(), self.momentum)
+                self.running_mean.lerp_(mu, self.momentum)
             return mu
         return self.running_mean
 

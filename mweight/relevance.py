@@ -12,6 +12,7 @@ each block over all output rows; the bias is not penalised.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -32,12 +33,32 @@ def _check_p(p: float) -> None:
         raise ValueError(f"p must be a real number >= 1 (got {p!r})")
 
 
+@functools.lru_cache(maxsize=64)
+def _block_indicator(bounds: tuple[tuple[int, int], ...], n_cols: int, dtype: torch.dtype) -> torch.Tensor:
+    """(n_cols, n_blocks) 0/1 matrix: column j belongs to block b."""
+    m = torch.zeros(n_cols, len(bounds), dtype=dtype)
+    for b, (start, stop) in enumerate(bounds):
+        m[start:stop, b] = 1.0
+    return m
+
+
 def block_norms(weight: torch.Tensor, slices: Sequence[slice]) -> torch.Tensor:
     """Frobenius norm of each column block of ``weight`` (out, in) -> (n_blocks,).
 
     Differentiable everywhere (a tiny epsilon keeps the gradient finite at 0).
+    Computed as one segment sum (column sums of squares times a cached 0/1 block
+    matrix) instead of one slice/pow/sum/sqrt chain per block: the same sums, in a
+    handful of ops, which matters because the penalty is evaluated at every step.
     """
-    return torch.stack([torch.sqrt(weight[:, s].pow(2).sum() + _EPS) for s in slices])
+    n_cols = weight.shape[1]
+    bounds = []
+    for s in slices:
+        start, stop, step = s.indices(n_cols)
+        if step != 1:
+            return torch.stack([torch.sqrt(weight[:, s].pow(2).sum() + _EPS) for s in slices])
+        bounds.append((start, stop))
+    ind = _block_indicator(tuple(bounds), n_cols, weight.dtype)
+    return torch.sqrt(weight.pow(2).sum(0) @ ind + _EPS)
 
 
 def closed_form_beta(norms, p: float):
