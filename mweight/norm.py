@@ -31,10 +31,7 @@ class _VectorBNTrain(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, eps: float):
-        var, mu = torch.var_mean(x, dim=0, correction=0)
-        s2 = var.sum()  # mean_b ||x_b - mu||^2 = sum_d Var_b(x_bd)
-        inv = torch.rsqrt(s2 + eps)
-        y = (x - mu) * inv
+        y, mu, s2, inv = _vbn_train(x, eps)
         ctx.save_for_backward(y, inv)
         ctx.mark_non_differentiable(mu, s2)
         return y, mu, s2
@@ -42,8 +39,18 @@ class _VectorBNTrain(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g: torch.Tensor, _g_mu, _g_s2):
         y, inv = ctx.saved_tensors
-        proj = (g * y).sum() / y.shape[0]
-        return torch.addcmul(g - g.mean(dim=0), y, proj, value=-1.0) * inv, None
+        proj = torch.dot(g.reshape(-1), y.reshape(-1)) / y.shape[0]
+        return torch.addcmul(g - g.mean(dim=0), y, proj, value=-1.0).mul_(inv), None
+
+
+def _vbn_train(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, ...]:
+    """(y, mu, s2, 1/sqrt(s2 + eps)) of training-mode vBN, without autograd bookkeeping."""
+    mu = x.mean(dim=0)
+    centred = x - mu
+    flat = centred.reshape(-1)
+    s2 = torch.dot(flat, flat) / x.shape[0]  # mean_b ||x_b - mu||^2
+    inv = torch.rsqrt(s2 + eps)
+    return centred.mul_(inv), mu, s2, inv
 
 
 class VectorBN(nn.Module):
@@ -59,9 +66,7 @@ class VectorBN(nn.Module):
             if torch.is_grad_enabled() and x.requires_grad:
                 out, mu, s2 = _VectorBNTrain.apply(x, self.eps)
             else:
-                var, mu = torch.var_mean(x, dim=0, correction=0)
-                s2 = var.sum()
-                out = (x - mu) * torch.rsqrt(s2 + self.eps)
+                out, mu, s2, _ = _vbn_train(x, self.eps)
             with torch.no_grad():
                 n = x.shape[0]
                 self.running_mean.lerp_(mu, self.momentum)
