@@ -23,6 +23,11 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 DEFAULT_DATA = HERE.parents[1] / "shared" / "data" / "mosi_bclstm_utterance_features" / "mosi_bclstm_features.npz"
 
+# Grids r1-r3 ran on the preset as it was before them (text encoder 128 wide, no norm inside
+# the MLPs); this base keeps them re-runnable as recorded now that the preset has moved on.
+OLD_PRESET = ["model.encoders.text.hidden=128", "model.encoders.text.norm=none",
+              "model.encoders.audio.norm=none", "model.encoders.video.norm=none"]
+GRID_BASE = {"r1": OLD_PRESET, "r2": OLD_PRESET, "r3": OLD_PRESET}
 LN = ["model.encoders.text.norm=layer", "model.encoders.audio.norm=layer", "model.encoders.video.norm=layer"]
 GRIDS: dict[str, list[list[str]]] = {
     "base": [[]],
@@ -66,14 +71,17 @@ GRIDS: dict[str, list[list[str]]] = {
 }
 
 
-def run_candidate(overrides: list[str], seeds: list[int], data: Path, preset: str) -> dict:
+def run_candidate(overrides: list[str], seeds: list[int], data: Path, preset: str, base=()) -> dict:
+    """Train ``preset`` + ``base`` + ``overrides`` per seed; validation metrics only."""
+    shown, base = list(overrides), list(base)
+    overrides = base + shown
     from mweight.config import resolve_config
     from mweight.data import carve_validation, load_dataset
     from mweight.train import fit
 
-    base = resolve_config(preset=preset, overrides=overrides)
-    ds = load_dataset(data, base.data.split_key)
-    ds, _ = carve_validation(ds, base.data.valid_fraction, base.data.valid_seed)
+    first = resolve_config(preset=preset, overrides=overrides)
+    ds = load_dataset(data, first.data.split_key)
+    ds, _ = carve_validation(ds, first.data.valid_fraction, first.data.valid_seed)
     rows = []
     t0 = time.perf_counter()
     for s in seeds:
@@ -84,7 +92,7 @@ def run_candidate(overrides: list[str], seeds: list[int], data: Path, preset: st
                      "best_epoch": res.best_epoch, "sps": res.samples_per_second})
     mae = np.array([r["mae"] for r in rows])
     acc = np.array([r["acc2_non0"] for r in rows])
-    return {"overrides": overrides, "preset": preset, "seeds": seeds, "valid_mae": float(mae.mean()),
+    return {"overrides": shown, "base": base, "preset": preset, "seeds": seeds, "valid_mae": float(mae.mean()),
             "valid_mae_std": float(mae.std()), "valid_acc2_non0": float(acc.mean()),
             "valid_corr": float(np.mean([r["corr"] for r in rows])),
             "best_epochs": [r["best_epoch"] for r in rows], "seconds": time.perf_counter() - t0,
@@ -110,7 +118,8 @@ def main(argv=None) -> int:
     print("valid MAE (mean ± std over seeds) | valid Acc-2 non0 | valid Corr | best epochs | overrides",
           flush=True)
     for c in cands:
-        r = run_candidate(list(args.set) + list(c), seeds, Path(args.data), args.preset)
+        base = [] if args.candidate else GRID_BASE.get(args.grid, [])
+        r = run_candidate(list(args.set) + list(c), seeds, Path(args.data), args.preset, base)
         print(f"{r['valid_mae']:.4f} ± {r['valid_mae_std']:.4f} | {r['valid_acc2_non0']:.4f} | "
               f"{r['valid_corr']:.4f} | {r['best_epochs']} | {' '.join(r['overrides']) or '(preset)'}", flush=True)
         if args.out:
