@@ -45,7 +45,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
                      help="number of seeds (seeds 0..N-1) or an explicit list (default 5; 2 with --quick)")
     dna.add_argument("--out", required=True, metavar="DIR", help="output directory")
     dna.add_argument("--quick", action="store_true",
-                     help="smaller data and fewer epochs (a smoke-scale run, < 2 minutes on 2 cores)")
+                     help="fewer epochs and 2 seeds by default (a smoke-scale run, about 150 s of training CPU time)")
     dna.add_argument("--jobs", type=int, metavar="J",
                      help="runs trained in parallel, one torch thread each (default: min(2, CPU count))")
     dna.add_argument("--fresh", action="store_true", help="retrain runs even if a matching run exists in OUT")

@@ -13,8 +13,9 @@ claims, and draw the figures. Layout of ``OUT``::
     OUT/repro.json                                       what ran: command options, seeds, times
     OUT/figures/*.png                                    β vs ground truth, trajectories, IterBN
 
-Runs already complete in ``OUT`` with the same resolved config and dataset are
-reused (``fresh=True`` retrains), so the table and figures can be rebuilt cheaply.
+Runs already complete in ``OUT`` with the same resolved config, dataset file and
+training code (:func:`code_fingerprint`) are reused (``fresh=True`` retrains), so the
+table and figures can be rebuilt cheaply.
 
 The claims and their thresholds (the seed counts scale with the number of seeds:
 "4 of 5" is ``ceil(0.8 n)``, "3 of 5" is ``ceil(0.6 n)``):
@@ -260,8 +261,25 @@ def _comparable(config: dict) -> dict:
     return d
 
 
+# The modules whose code decides a run's numbers: a run trained by other code is not reused
+# (a faster but not bit-identical kernel changes every later epoch; the replay check showed it).
+NUMERIC_MODULES = ("config", "data", "encoders", "fusion", "metrics", "model", "norm", "relevance",
+                   "synthetic", "train", "trainrun")
+
+
+def code_fingerprint() -> str:
+    """sha256 over the source of :data:`NUMERIC_MODULES` (stored with each run, checked on reuse)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    pkg = Path(__file__).resolve().parents[1]
+    for name in NUMERIC_MODULES:
+        h.update(name.encode() + b"\0" + (pkg / f"{name}.py").read_bytes())
+    return h.hexdigest()
+
+
 def reusable(task: Task, cfg: Config) -> bool:
-    """Is ``task.run_dir`` a complete run of exactly this config on exactly this data file?"""
+    """Is ``task.run_dir`` a complete run of exactly this config, data file and training code?"""
     from ..runs import RUN_FILES, sha256
 
     run_dir = Path(task.run_dir)
@@ -273,6 +291,8 @@ def reusable(task: Task, cfg: Config) -> bool:
         return False
     meta = saved.get("_meta") or {}
     if meta.get("dataset_sha256") != sha256(task.data_path):
+        return False
+    if (meta.get("repro") or {}).get("code_sha256") != code_fingerprint():
         return False
     return _comparable(saved) == _comparable(cfg.to_dict())
 
@@ -294,7 +314,8 @@ def run_task(task: Task, fresh: bool = False, queue: Any = None,
 
     ds, record = load_for_training(cfg)
     meta = {"preset": task.preset, "carved_validation": record or None,
-            "repro": {"experiment": task.experiment, "variant": task.variant, "seed": task.seed}}
+            "repro": {"experiment": task.experiment, "variant": task.variant, "seed": task.seed,
+                      "code_sha256": code_fingerprint()}}
     t0, c0 = time.perf_counter(), time.process_time()
     res = train_one(cfg, ds, Path(task.run_dir), meta=meta, on_epoch=report)
     return {"task": task.label, "reused": False, "seconds": time.perf_counter() - t0,
@@ -668,7 +689,7 @@ def write_report(out: Path, df: pd.DataFrame, truths: dict, checks: list[Check],
     lines = ["# Synthetic DNA-sequence experiments: results", "",
              f"Command: `{meta['command']}`", "",
              f"mweight {meta['mweight_version']}, seeds {', '.join(map(str, meta['seeds']))}, "
-             f"{'quick (smaller N, fewer epochs)' if meta['quick'] else 'full'} settings; "
+             f"{'quick (fewer epochs)' if meta['quick'] else 'full'} settings; "
              f"{meta['jobs']} parallel run(s), one torch thread each; wall time {meta['wall_seconds']:.0f} s, "
              f"training CPU time {meta['train_cpu_seconds']:.0f} s ({meta['trained']} runs trained, "
              f"{meta['reused']} reused; {meta['cpu_count']} CPUs).", "",
@@ -728,7 +749,8 @@ def run_dna(out: str | Path, experiments: list[str] | str = "all", seeds: list[i
             "trained": sum(not i.get("reused") for i in infos), "reused": sum(bool(i.get("reused")) for i in infos),
             "run_seconds": {i["task"]: round(i["seconds"], 1) for i in infos},
             "train_cpu_seconds": round(sum(i.get("cpu_seconds", 0.0) for i in infos), 1),
-            "mweight_version": __version__, "python": platform.python_version(),
+            "mweight_version": __version__, "code_sha256": code_fingerprint(),
+            "python": platform.python_version(),
             "torch": _torch_version(), "cpu_count": os.cpu_count(),
             "specs": {n: {"data": EXPERIMENTS[n].data_kwargs(quick),
                           "variants": [asdict(v) for v in EXPERIMENTS[n].variants],
