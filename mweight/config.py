@@ -53,6 +53,9 @@ class TrainConfig:
     weight_decay: float = 1e-4  # AdamW on encoder/factor weights (not on the final layer)
     grad_clip: float = 8.0
     patience: int = 20  # early stopping on the validation metric
+    # model selection (and early stopping) on the validation split: auto = MAE for
+    # regression, accuracy for classification; or any metric name (e.g. ce, corr, f1_non0)
+    select: str = "auto"
     loss: str = "auto"  # auto | l1 | mse | ce
     beta_lr: float = 0.01  # explicit-beta mode: projected gradient step size
     # torch intra-op threads. These models are small: one thread is as fast as two and

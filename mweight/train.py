@@ -22,7 +22,7 @@ from .config import Config
 from .data import Dataset
 from .errors import MWeightError, TrainingDiverged
 from .fileio import load_torch, save_torch
-from .metrics import compute_metrics, select_metric
+from .metrics import METRIC_MODES, compute_metrics, select_metric
 from .model import MWeightNet, make_shapes
 from .relevance import shares
 
@@ -115,6 +115,16 @@ def clip_grad_norm(params: list[torch.Tensor], max_norm: float) -> None:
     torch._foreach_mul_(grads, (max_norm / (total + 1e-6)).clamp(max=1.0))
 
 
+def selection_metric(cfg: Config, task: str) -> tuple[str, str]:
+    """The validation metric that picks the checkpoint (and drives early stopping)."""
+    choice = cfg.train.select
+    if choice == "auto":
+        return select_metric(task)
+    if choice not in METRIC_MODES:
+        raise MWeightError(f"train.select = {choice!r}; expected auto or one of {', '.join(METRIC_MODES)}")
+    return choice, METRIC_MODES[choice]
+
+
 @dataclass
 class FitResult:
     model: MWeightNet
@@ -157,7 +167,7 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
     model = build_model(ds, cfg)
     tensors = {s: to_tensors(p) for s, p in parts.items()}
     lossf = loss_fn(cfg, task)
-    metric_name, mode = select_metric(task)
+    metric_name, mode = selection_metric(cfg, task)
 
     final_params = [model.final.weight]
     no_decay = {id(model.final.weight), id(model.final.bias)}

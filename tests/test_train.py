@@ -117,3 +117,22 @@ def test_estimator_errors_are_clear():
         MWeight().predict({"a": np.zeros((2, 3))})
     with pytest.raises(MWeightError, match="unknown parameter"):
         MWeight(lamda=0.1).resolved_config()
+
+
+def test_selection_metric_can_be_chosen():
+    from mweight.errors import MWeightError
+    from mweight.train import selection_metric
+
+    cfg = _cfg()
+    assert selection_metric(cfg, "regression") == ("mae", "min")
+    assert selection_metric(cfg, "classification") == ("acc", "max")
+    cfg.train.select = "corr"
+    assert selection_metric(cfg, "regression") == ("corr", "max")
+    ds = _toy(n=300)
+    cfg.train.epochs, cfg.train.patience = 6, 100
+    res = fit(ds, cfg)
+    corrs = [h["valid_corr"] for h in res.history]
+    assert res.best_epoch == int(np.argmax(corrs)) + 1
+    cfg.train.select = "accuracy"
+    with pytest.raises(MWeightError, match="train.select"):
+        fit(ds, cfg)
