@@ -70,4 +70,11 @@ def run(args) -> int:
 
     env = {**os.environ, ROOT_ENV: str(root)}
     print(f"mweight app: runs folder {root}; serving on http://{args.host}:{args.port}", file=sys.stderr)
-    return subprocess.call(streamlit_command(root, args.port, args.host, args.no_browser), env=env)
+    cmd = streamlit_command(root, args.port, args.host, args.no_browser)
+    if os.name == "posix":
+        # Become the streamlit server (same pid): stopping `mweight app` stops the server,
+        # instead of leaving an orphaned child behind.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execvpe(cmd[0], cmd, env)
+    return subprocess.call(cmd, env=env)
