@@ -158,6 +158,12 @@ def read_yaml(path: str | Path, what: str = "config") -> dict:
     return d
 
 
+def preset_description(name: str) -> str:
+    """The one-line ``description`` of a shipped preset (shown by ``--list-presets``)."""
+    d = yaml.safe_load((PRESET_DIR / f"{name}.yaml").read_text(encoding="utf-8")) or {}
+    return str(d.get("description", ""))
+
+
 def preset_dict(name: str) -> dict:
     path = PRESET_DIR / f"{name}.yaml"
     if not path.is_file():

@@ -1,8 +1,7 @@
 """A small scikit-learn-style API around the model and the training loop.
 
 >>> from mweight import MWeight
->>> from mweight.synthetic import make_additive          # doctest: +SKIP
->>> est = MWeight(p=1.0, lam=0.01, epochs=20).fit("data/dna_additive.npz")  # doctest: +SKIP
+>>> est = MWeight(p=1.0, lam=0.02, epochs=20).fit("data/dna_additive.npz")  # doctest: +SKIP
 >>> est.relevance_share_                                 # doctest: +SKIP
 {'m1': 0.49, 'm2': 0.33, 'm3': 0.17, 'm4': 0.0, ...}
 

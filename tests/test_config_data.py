@@ -127,6 +127,10 @@ def test_cli_help_and_train_errors(tmp_path):
     assert r.stderr.strip().splitlines() == [f"mweight: error: {tmp_path / 'missing.npz'}: dataset file not found"]
     r = _cli("train", "--list-presets")
     assert r.returncode == 0 and "dna-additive" in r.stdout and "mosi-utterance" in r.stdout
+    from mweight.config import preset_description
+
+    assert "unimodal blocks" in preset_description("dna-additive")
+    assert preset_description("dna-additive") in r.stdout  # the description, not a comment line
 
 
 def test_cli_train_writes_a_run_and_refuses_to_overwrite(tmp_path):

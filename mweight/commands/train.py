@@ -61,12 +61,10 @@ def run(args) -> int:
     from ..trainrun import train_runs
 
     if args.list_presets:
-        from ..config import PRESET_DIR, read_yaml
+        from ..config import preset_description
 
         for name in list_presets():
-            doc = read_yaml(PRESET_DIR / f"{name}.yaml").get("description", "")
-            first = (open(PRESET_DIR / f"{name}.yaml").readline().lstrip("# ").strip())
-            print(f"{name:18s} {doc or first}")
+            print(f"{name:18s} {preset_description(name)}")
         return 0
     if not args.data:
         raise MWeightError("--data FILE.npz is required (make one with `mweight synth dna` or `mweight prepare mosi`)")
