@@ -8,21 +8,81 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import socket
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
+
+# Temporary files are named ".<target>.mweight-tmp-<host>-<pid>-<random><suffix>" next to
+# their target: recognisable, hidden from globs like *.npz, and removable once <pid> on
+# <host> is gone (kill -9 cannot be caught, so the next write in the folder cleans up).
+TMP_TAG = ".mweight-tmp-"
+_TMP_RE = re.compile(r"^\..+\.mweight-tmp-(?P<host>[^/]*)-(?P<pid>\d+)-[^-/]*$")
+# mweight before 0.x named them ".<target>.<8 random chars>.tmp<suffix>"
+_OLD_TMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9_.]", "_", socket.gethostname())[:40] or "host"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: str | os.PathLike, target: str | None = None) -> list[Path]:
+    """Remove temporary files left in ``folder`` by mweight processes of this host that died.
+
+    Old-style leftovers (``.<target>.xxxxxxxx.tmp``) are removed only for ``target``.
+    Returns the removed paths.
+    """
+    folder = Path(folder)
+    removed: list[Path] = []
+    if not folder.is_dir():
+        return removed
+    host, me = _host(), os.getpid()
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for e in entries:
+        if not e.name.startswith(".") or not e.is_file(follow_symlinks=False):
+            continue
+        m = _TMP_RE.match(e.name)
+        stale = False
+        if m and TMP_TAG in e.name:
+            pid = int(m.group("pid"))
+            stale = m.group("host") == host and pid != me and not _alive(pid)
+        elif target is not None and e.name.startswith(f".{target}.") and _OLD_TMP_RE.match(e.name):
+            stale = True
+        if stale:
+            with contextlib.suppress(OSError):
+                os.unlink(e.path)
+                removed.append(Path(e.path))
+    return removed
 
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in the same folder; rename it onto ``path`` on success.
 
-    On an exception the temporary file is removed and ``path`` is untouched.
-    ``suffix`` lets writers that append an extension (``np.savez``) find the file.
+    On an exception (including Ctrl-C and, via the CLI's handler, SIGTERM) the
+    temporary file is removed and ``path`` is untouched; leftovers of killed runs in
+    the folder are removed first. ``suffix`` lets writers that append or need an
+    extension (``np.savez``, ``savefig``) see it at the end of the name.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + suffix, dir=path.parent)
+    remove_stale_temporaries(path.parent, path.name)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}{TMP_TAG}{_host()}-{os.getpid()}-", suffix=suffix,
+                               dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -36,6 +96,63 @@ def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+# -- output paths, checked before any work starts ---------------------------
+def _nearest_existing(path: Path) -> Path:
+    p = path
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p
+
+
+def _check_writable_folder(path: Path, flag: str) -> None:
+    from .errors import ConfigError
+
+    base = _nearest_existing(path.parent if path.parent != path else path)
+    if not base.is_dir():
+        raise ConfigError(f"{flag} {path}: {base} is a file, not a folder; expected a path in a writable folder")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise ConfigError(f"{flag} {path}: folder {base} is not writable (permission denied or read-only)")
+
+
+def check_output_file(path: str | os.PathLike, flag: str = "--out", overwrite: bool = False,
+                      suffix: str | None = None) -> Path:
+    """Refuse an output file path before any work: a folder, an existing file (unless
+    ``overwrite``), a wrong extension, or an unwritable folder. One-line :class:`ConfigError`."""
+    from .errors import ConfigError
+
+    path = Path(path)
+    if str(path) == "" or path.name in ("", ".", ".."):
+        raise ConfigError(f"{flag} {str(path)!r}: expected a file name")
+    if suffix and path.suffix != suffix:
+        raise ConfigError(f"{flag} {path}: expected a file name ending in {suffix}")
+    if path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder; expected a file name")
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise ConfigError(f"{flag} {path}: file exists; use --overwrite to replace it")
+        if not path.is_file():
+            raise ConfigError(f"{flag} {path}: exists and is not a regular file")
+        if not os.access(path, os.W_OK):
+            raise ConfigError(f"{flag} {path}: file is not writable")
+    _check_writable_folder(path, flag)
+    return path
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
+    """Refuse an output folder that is a file or cannot be created/written (one line)."""
+    from .errors import ConfigError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{flag} {path}: is a file; expected a folder")
+    if path.is_dir():
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ConfigError(f"{flag} {path}: folder is not writable (permission denied or read-only)")
+        return path
+    _check_writable_folder(path, flag)
+    return path
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -73,16 +190,35 @@ def save_torch(path: str | os.PathLike, obj: Any) -> None:
 
 
 def load_torch(path: str | os.PathLike) -> Any:
-    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers only)."""
+    """Load a checkpoint safely (``weights_only=True``: tensors and plain containers only).
+
+    A file holding anything else is refused in one line. torch's own message for that
+    case recommends ``weights_only=False``; that advice (unpickling code from a file)
+    is never shown.
+    """
+    import pickle
+
     import torch
 
     from .errors import MWeightError
 
     path = Path(path)
+    if path.is_dir():
+        raise MWeightError(f"{path}: is a folder; expected a mweight checkpoint file")
     if not path.is_file():
         raise MWeightError(f"{path}: file not found (expected a mweight checkpoint)")
+    with open(path, "rb") as fh:
+        magic = fh.read(2)
+    if magic != b"PK":  # torch.save writes a zip archive
+        raise MWeightError(f"{path}: not a mweight checkpoint (expected a file written by torch.save)")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # corrupt or foreign file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    except pickle.UnpicklingError:
+        raise MWeightError(f"{path}: refused: it holds Python objects other than tensors and plain containers "
+                           "(mweight loads only its own checkpoints, never arbitrary pickled code)") from None
+    except Exception as exc:  # noqa: BLE001 - corrupt or foreign file
+        text = str(exc).strip()
+        first = text.splitlines()[0] if text else type(exc).__name__
+        if "weights_only" in text or "Weights only" in text:
+            first = "not a checkpoint written by mweight"
         raise MWeightError(f"{path}: not a readable mweight checkpoint ({first[:200]})") from None
