@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -477,3 +478,86 @@ def test_faithfulness_shows_saved_mweight_ablate_results(tmp_path, runs):
     for m, r in saved["modalities"].items():
         assert table.loc[m, "permutation drop (acc)"] == pytest.approx(r["permutation"]["acc"])
         assert table.loc[m, "β share (its blocks)"] == pytest.approx(r["share_with_interactions"])
+
+
+# ------------------------------------------------------------------ the launcher (`mweight app`)
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_first_start_without_stdin_or_config_serves_the_page_headless(tmp_path):
+    """No terminal, an empty home (no ~/.streamlit), a browser wanted: the server starts
+    headless with usage statistics off, serves the page, and the browser is opened on it."""
+    import urllib.request
+
+    from mweight.commands.app import STREAMLIT_FLAGS
+
+    home = tmp_path / "home"
+    home.mkdir()
+    opened = tmp_path / "opened.txt"
+    opener = tmp_path / "opener.py"
+    opener.write_text(f"import sys, pathlib\npathlib.Path({str(opened)!r}).write_text(sys.argv[1])\n")
+    port = _free_port()
+    env = {**os.environ, "HOME": str(home), "BROWSER": f"{sys.executable} {opener} %s"}
+    env.pop("STREAMLIT_SERVER_HEADLESS", None)
+    proc = subprocess.Popen([sys.executable, "-m", "mweight", "app", str(tmp_path / "runs"), "--port", str(port)],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+                            text=True)
+    try:
+        url = f"http://localhost:{port}"
+        html = None
+        for _ in range(200):
+            if proc.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(url + "/", timeout=2) as r:
+                    html = r.read().decode()
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert proc.poll() is None, proc.communicate()[1][-2000:]
+        assert html is not None and "streamlit" in html.lower()
+        # `mweight app` became the streamlit server (same pid): its command line and
+        # environment are what streamlit was started with.
+        cmdline = Path(f"/proc/{proc.pid}/cmdline").read_bytes().split(b"\0")
+        args = [a.decode() for a in cmdline if a]
+        assert "streamlit" in args and "run" in args
+        for key, value in STREAMLIT_FLAGS.items():
+            assert args[args.index(f"--{key}") + 1] == value, key
+        assert STREAMLIT_FLAGS["server.headless"] == "true"
+        assert STREAMLIT_FLAGS["browser.gatherUsageStats"] == "false"
+        assert STREAMLIT_FLAGS["server.showEmailPrompt"] == "false"
+        environ = dict(kv.split(b"=", 1) for kv in Path(f"/proc/{proc.pid}/environ").read_bytes().split(b"\0")
+                       if b"=" in kv)
+        assert environ[b"STREAMLIT_BROWSER_GATHER_USAGE_STATS"] == b"false"
+        assert environ[b"STREAMLIT_SERVER_HEADLESS"] == b"true"
+        for _ in range(50):  # the helper opens the browser once the server answers
+            if opened.is_file():
+                break
+            time.sleep(0.2)
+        assert opened.read_text() == url
+        assert not (home / ".streamlit").exists()  # no credentials file written, nothing asked
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=20)
+    assert "Email" not in err and "Welcome to Streamlit" not in err
+
+
+def test_busy_port_is_one_line_before_serving(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        res = subprocess.run([sys.executable, "-m", "mweight", "app", str(tmp_path), "--port", str(port),
+                              "--host", "127.0.0.1", "--no-browser"], capture_output=True, text=True, timeout=60,
+                             stdin=subprocess.DEVNULL)
+    assert res.returncode == 2
+    assert res.stderr.strip().count("\n") == 0, res.stderr
+    assert f"port {port}" in res.stderr and "--port" in res.stderr and "already in use" in res.stderr
+    assert "serving on" not in res.stderr
