@@ -40,7 +40,9 @@ class ComputationalSequence:
 
     @property
     def is_words(self) -> bool:
-        return any(f.dtype.kind in "US" for f, _ in self.data.values())
+        for f, _ in self.data.values():  # the first video decides (one read, also when lazy)
+            return f.dtype.kind in "US"
+        return False
 
     @property
     def dim(self) -> int:
@@ -53,6 +55,50 @@ class ComputationalSequence:
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.data)
+
+    def close(self) -> None:
+        """Close the HDF5 file behind a lazily opened sequence (no-op for an eager one)."""
+        close = getattr(self.data, "close", None)
+        if close is not None:
+            close()
+
+    def __enter__(self) -> "ComputationalSequence":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class LazyVideos(Mapping):
+    """``video_id -> (features, intervals)`` read from the open file one video at a time.
+
+    Keys come from the file's index without reading any array, so memory stays
+    bounded by the largest video however large the file is (MOSEI's COVAREP is
+    several GB). Every access reads and validates that video again; callers keep
+    what they need.
+    """
+
+    def __init__(self, path: Path, handle, group, videos: set[str] | None = None):
+        self.path, self._handle, self._group = path, handle, group
+        self._keys = [k for k in group.keys() if videos is None or k in videos]
+        self._index = set(self._keys)
+
+    def __getitem__(self, vid: str) -> tuple[np.ndarray, np.ndarray]:
+        if vid not in self._index:
+            raise KeyError(vid)
+        return _read_video(self.path, self._group, vid)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def __contains__(self, vid: object) -> bool:
+        return vid in self._index
+
+    def close(self) -> None:
+        self._handle.close()
 
 
 def decode_metadata(value: object) -> str:
@@ -100,7 +146,7 @@ def _pick_root(path: Path, handle) -> str:
 
 
 def read_csd(path: str | os.PathLike, videos: set[str] | None = None, progress: bool = False) -> ComputationalSequence:
-    """Read a whole ``.csd`` file (or only ``videos``) into memory and validate it.
+    """Read a whole ``.csd`` file (or only ``videos``) into memory and validate it (:func:`open_csd` reads lazily).
 
     Raises :class:`MWeightError` naming the file, the field and what was expected
     for a missing/non-HDF5 file, a missing ``data`` group, or a video whose
@@ -110,13 +156,7 @@ def read_csd(path: str | os.PathLike, videos: set[str] | None = None, progress: 
     with _open_h5(path) as handle:
         root = _pick_root(path, handle)
         group = handle[root]
-        metadata: dict[str, str] = {}
-        if "metadata" in group:
-            for key in group["metadata"].keys():
-                try:
-                    metadata[key] = decode_metadata(group["metadata"][key][()])
-                except Exception:  # a broken metadata entry is not worth failing on
-                    metadata[key] = ""
+        metadata = _read_metadata(group)
         data: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         keys = list(group["data"].keys())
         iterator = keys
@@ -127,18 +167,52 @@ def read_csd(path: str | os.PathLike, videos: set[str] | None = None, progress: 
         for vid in iterator:
             if videos is not None and vid not in videos:
                 continue
-            entry = group["data"][vid]
-            for name in ("features", "intervals"):
-                if name not in entry:
-                    raise MWeightError(f"{path}: field 'data/{vid}/{name}' missing (expected a dataset)")
-            try:
-                feats = entry["features"][()]
-                intervals = np.asarray(entry["intervals"][()], dtype=np.float64)
-            except OSError as exc:
-                raise MWeightError(f"{path}: field 'data/{vid}' unreadable (truncated file? {str(exc)[:80]})") from None
-            data[vid] = _validate(path, vid, feats, intervals)
+            data[vid] = _read_video(path, group["data"], vid)
     name = metadata.get("root name") or root
     return ComputationalSequence(root=name, data=data, metadata=metadata, path=path)
+
+
+def open_csd(path: str | os.PathLike, videos: set[str] | None = None) -> ComputationalSequence:
+    """Open a ``.csd`` file lazily: ``data`` is a :class:`LazyVideos` (one video read per access).
+
+    Close it (``with open_csd(p) as seq:``) when done. Errors as :func:`read_csd`,
+    raised when the faulty video is read.
+    """
+    path = Path(path)
+    handle = _open_h5(path)
+    try:
+        root = _pick_root(path, handle)
+        metadata = _read_metadata(handle[root])
+        data = LazyVideos(path, handle, handle[root]["data"], videos)
+    except BaseException:
+        handle.close()
+        raise
+    return ComputationalSequence(root=metadata.get("root name") or root, data=data, metadata=metadata, path=path)
+
+
+def _read_metadata(group) -> dict[str, str]:
+    metadata: dict[str, str] = {}
+    if "metadata" in group:
+        for key in group["metadata"].keys():
+            try:
+                metadata[key] = decode_metadata(group["metadata"][key][()])
+            except Exception:  # a broken metadata entry is not worth failing on
+                metadata[key] = ""
+    return metadata
+
+
+def _read_video(path: Path, data_group, vid: str) -> tuple[np.ndarray, np.ndarray]:
+    """One video's validated ``(features, intervals)`` from the file's ``data`` group."""
+    entry = data_group[vid]
+    for name in ("features", "intervals"):
+        if name not in entry:
+            raise MWeightError(f"{path}: field 'data/{vid}/{name}' missing (expected a dataset)")
+    try:
+        feats = entry["features"][()]
+        intervals = np.asarray(entry["intervals"][()], dtype=np.float64)
+    except OSError as exc:
+        raise MWeightError(f"{path}: field 'data/{vid}' unreadable (truncated file? {str(exc)[:80]})") from None
+    return _validate(path, vid, feats, intervals)
 
 
 def _validate(path: Path, vid: str, feats: np.ndarray, intervals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,11 +1,22 @@
-"""The standard CMU-MOSI folds (speaker-independent, by YouTube video id).
+"""Standard folds (speaker-independent, by video id): CMU-MOSI here, CMU-MOSEI in
+``folds_mosei.json`` (package data), and user folds files for ``prepare sdk``.
 
+CMU-MOSI:
 Copied verbatim, order preserved, from github.com/A2Zadeh/CMU-MultimodalSDK@fd18d71
 ``mmsdk/mmdatasdk/dataset/standard_datasets/CMU_MOSI/cmu_mosi_std_folds.py`` (variables standard_train_fold / standard_valid_fold /
 standard_test_fold; MIT license). 52 / 10 / 31 videos = 1284 / 229 / 686 segments
 (1283 train after the SDK drops the zero-length segment 2WGyTLYerpo_44).
 """
 from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import MWeightError
+
+SPLIT_NAMES = ("train", "valid", "test")
 
 MOSI_TRAIN_VIDEOS: tuple[str, ...] = (
     '2iD-tVS8NPw',
@@ -118,7 +129,51 @@ MOSI_FOLDS: dict[str, tuple[str, ...]] = {
 
 def mosi_split_of_video() -> dict[str, str]:
     """Map each MOSI video id to its standard split name."""
-    return {vid: split for split, vids in MOSI_FOLDS.items() for vid in vids}
+    return split_of_video(MOSI_FOLDS)
+
+
+def split_of_video(folds, source: str = "folds") -> dict[str, str]:
+    """``{split: [video, ...]}`` -> ``{video: split}``; a video in two splits is an error."""
+    out: dict[str, str] = {}
+    for split, vids in folds.items():
+        for vid in vids:
+            if out.get(vid, split) != split:
+                raise MWeightError(f"{source}: video '{vid}' is in both '{out[vid]}' and '{split}' (expected disjoint folds)")
+            out[vid] = split
+    return out
+
+
+def load_folds(path: str | os.PathLike) -> dict[str, str]:
+    """A folds file ``{"train": [video ids], "valid": [...], "test": [...]}`` (JSON) -> ``{video: split}``.
+
+    ``valid`` may be absent (training then carves one from train by whole videos);
+    keys starting with ``_`` are comments.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MWeightError(f"{path}: file not found (expected a folds JSON {{\"train\": [video ids], \"valid\": [...], \"test\": [...]}})")
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise MWeightError(f"{path}: not valid JSON ({str(exc)[:80]}; expected {{\"train\": [video ids], ...}})") from None
+    if not isinstance(obj, dict):
+        raise MWeightError(f"{path}: top level is {type(obj).__name__} (expected an object with keys train/valid/test)")
+    folds = {k: v for k, v in obj.items() if not str(k).startswith("_")}
+    for key, vids in folds.items():
+        if key not in SPLIT_NAMES:
+            raise MWeightError(f"{path}: field '{key}' (expected only train, valid, test)")
+        if not isinstance(vids, list) or not all(isinstance(v, str) for v in vids):
+            raise MWeightError(f"{path}: field '{key}' is not a list of video id strings")
+    for key in ("train", "test"):
+        if not folds.get(key):
+            raise MWeightError(f"{path}: field '{key}' missing or empty (expected a list of video ids)")
+    return split_of_video(folds, str(path))
+
+
+@lru_cache(maxsize=None)
+def mosei_split_of_video() -> dict[str, str]:
+    """The standard CMU-MOSEI folds (2249 / 300 / 678 videos), ``{video: split}``."""
+    return load_folds(Path(__file__).with_name("folds_mosei.json"))
 
 
 def video_of(segment_id: str) -> str:

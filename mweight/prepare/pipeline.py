@@ -1,0 +1,681 @@
+"""The preparation pipeline shared by every dataset: CMU-SDK ``.csd`` files or pickles -> one ``.npz``.
+
+A :class:`DatasetSpec` says what differs between datasets (name, standard folds,
+label ranges, the labels file's columns); everything else is one code path:
+
+- :func:`prepare_csd`: labels + words/word vectors + frame features, aligned
+  with the SDK's semantics (:mod:`.align`). Feature files are opened lazily
+  (:func:`.csd.open_csd`) and processed one file and one video at a time, so
+  memory is the output plus the largest video, not the dataset.
+- :func:`prepare_pickle`: MMSA / MulT pickles (restricted unpickler).
+- :func:`finish`: checks labels, assigns the folds, sorts, writes atomically
+  with ``meta_json`` (source files + SHA-256, options, counts per split).
+
+Specs: ``mosi.MOSI``, ``mosei.MOSEI``, ``sims.SIMS``; ``prepare sdk`` builds one
+from the command line. The format is ``docs/DATASET_FORMAT.md``.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import sys
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+import numpy as np
+
+from ..errors import MWeightError
+from ..fileio import atomic_path
+from . import align as _align
+from .csd import ComputationalSequence, open_csd, read_csd, sha256_of
+from .folds import video_of
+
+ROLES = ("labels", "words", "text", "audio", "video")
+MODALITY_ORDER = ("text", "audio", "video")  # other modality roles (prepare sdk) follow in recipe order
+# Recognised file names, best first within a role (lower-cased file stem).
+ROLE_PATTERNS: dict[str, tuple[str, ...]] = {
+    "labels": ("opinion_labels", "sentiment", "labels"),
+    "words": ("modifiedtimestampedwords", "timestampedwords", "words"),
+    "text": ("timestampedwordvectors", "wordvectors", "glove", "bert", "bclstm_text", "text"),
+    "audio": ("covarep", "opensmile", "bclstm_audio", "audio", "acoustic"),
+    "video": ("facet_41", "facet41", "facet_42", "facet42", "facet", "openface", "bclstm_video", "visual", "video"),
+}
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What one dataset adds to the shared pipeline.
+
+    ``folds``: ``{video_id: split}`` (``None``: the source carries its own split,
+    e.g. pickles). ``label_names``: the columns of the labels ``.csd``; column 0
+    becomes ``label``, column k the extra column ``label_<name>`` (N,) float.
+    ``label_range`` bounds ``label``, ``extra_label_range`` the extra columns
+    (``None``: any finite value).
+    """
+
+    name: str
+    command: str
+    folds: Mapping[str, str] | None = None
+    folds_desc: str = ""
+    label_range: tuple[float, float] | None = (-3.0, 3.0)
+    label_what: str = "a sentiment"
+    label_names: tuple[str, ...] = ("sentiment",)
+    extra_label_range: tuple[float, float] | None = None
+    files_hint: str = "CMU-SDK .csd"
+
+
+@dataclass
+class Report:
+    """What a preparation did, for ``meta_json`` and the summary line."""
+
+    files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    dropped: dict[str, list[str]] = field(default_factory=dict)
+    extra: dict = field(default_factory=dict)
+
+    def drop(self, reason: str, ids) -> None:
+        ids = [str(i) for i in ids]
+        if ids:
+            self.dropped.setdefault(reason, []).extend(ids)
+
+
+def progress(items: Iterable, desc: str):
+    """A progress bar over ``items`` (shown on a terminal only, removed when done)."""
+    from tqdm import tqdm
+
+    return tqdm(items, desc=desc, unit=" videos", leave=False, disable=None)
+
+
+# ----------------------------------------------------------------------------- csv inputs
+
+
+def read_labels_csv(path: str | os.PathLike) -> dict[str, dict]:
+    """Segment labels: ``OpinionLevelSentiment.csv`` (no header: start, end, video, clip, label)
+    or a CSV with a header holding ``segment_id``/``id``, ``label`` and optionally ``start``, ``end``."""
+    path = Path(path)
+    if not path.is_file():
+        raise MWeightError(f"{path}: file not found (expected a labels CSV)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    if not rows:
+        raise MWeightError(f"{path}: empty (expected one labelled segment per line)")
+    out: dict[str, dict] = {}
+    header = [c.strip().lower() for c in rows[0]]
+    try:
+        if "label" in header:
+            id_col = header.index("segment_id") if "segment_id" in header else header.index("id")
+            lab = header.index("label")
+            st = header.index("start") if "start" in header else None
+            en = header.index("end") if "end" in header else None
+            for k, r in enumerate(rows[1:], start=2):
+                sid = r[id_col].replace("$_$", "_")
+                out[sid] = {"label": float(r[lab]), "start": float(r[st]) if st is not None else None,
+                            "end": float(r[en]) if en is not None else None, "line": k}
+        else:
+            for k, r in enumerate(rows, start=1):
+                if len(r) < 5:
+                    raise MWeightError(f"{path}: line {k} has {len(r)} columns (expected start,end,video_id,clip,sentiment)")
+                sid = f"{r[2]}_{int(r[3])}"
+                out[sid] = {"label": float(r[4]), "start": float(r[0]), "end": float(r[1]), "line": k}
+    except (ValueError, IndexError) as exc:
+        raise MWeightError(f"{path}: unreadable labels ({str(exc)[:80]}; expected OpinionLevelSentiment.csv "
+                           "columns or a header with segment_id,label[,start,end])") from None
+    return out
+
+
+def read_transcripts_csv(path: str | os.PathLike) -> dict[str, str]:
+    """``transcripts.csv`` (no header: segment id, TEXT, ...) or a CSV with ``segment_id``/``id`` and ``text`` columns."""
+    path = Path(path)
+    if not path.is_file():
+        raise MWeightError(f"{path}: file not found (expected a transcripts CSV)")
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh) if r]
+    out: dict[str, str] = {}
+    header = [c.strip().lower() for c in rows[0]] if rows else []
+    if "text" in header and ("segment_id" in header or "id" in header):
+        i = header.index("segment_id") if "segment_id" in header else header.index("id")
+        t = header.index("text")
+        for r in rows[1:]:
+            out[r[i].replace("$_$", "_")] = r[t] if t < len(r) else ""
+    else:
+        for k, r in enumerate(rows, start=1):
+            if len(r) < 2:
+                raise MWeightError(f"{path}: line {k} has {len(r)} column(s) (expected segment_id,TEXT,...)")
+            out[r[0].replace("$_$", "_")] = r[1]
+    return out
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def check_labels(labels: np.ndarray, ids: np.ndarray, source: str, name: str = "label",
+                 bounds: tuple[float, float] | None = (-3.0, 3.0), what: str = "a sentiment") -> None:
+    """Labels must be finite (and inside ``bounds`` when given)."""
+    labels = np.asarray(labels, dtype=np.float64)
+    bad = ~np.isfinite(labels)
+    if bounds is not None:
+        bad |= (labels < bounds[0]) | (labels > bounds[1])
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        expected = f"{what} in [{bounds[0]:g}, {bounds[1]:g}]" if bounds is not None else "a finite value"
+        raise MWeightError(f"{source}: field '{name}' of segment '{ids[k]}' is {labels[k]:g} "
+                           f"(expected {expected}; {int(bad.sum())} such segment(s))")
+
+
+def _sort_key(segment_id: str):
+    vid, _, clip = segment_id.rpartition("_")
+    return (vid, int(clip) if clip.isdigit() else -1, clip)
+
+
+def write_dataset(out: str | os.PathLike, columns: Mapping[str, np.ndarray], meta: dict) -> Path:
+    """Write the dataset atomically; ``columns`` in the order they should appear."""
+    out = Path(out)
+    if out.suffix != ".npz":
+        raise MWeightError(f"{out}: --out must end in .npz (the mweight dataset format)")
+    arrays = {}
+    for k, v in columns.items():
+        v = np.asarray(v)
+        if v.dtype.kind == "O":
+            v = v.astype(str)
+        arrays[k] = v
+    arrays["meta_json"] = np.array(json.dumps(meta, default=str))
+    with atomic_path(out, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    return out
+
+
+def _is_label_column(key: str) -> bool:
+    return key.startswith("label_")
+
+
+def finish(out, cols: dict, report: Report, source: str, options: dict, spec: DatasetSpec,
+           split_from: str = "folds") -> dict:
+    """Common tail: check labels, add split (the spec's folds), sort, drop, write; returns meta."""
+    ids = np.asarray(cols["id"]).astype(str)
+    check_labels(cols["label"], ids, source, "label", spec.label_range, spec.label_what)
+    extra_labels = [k for k in cols if _is_label_column(k)]
+    for k in extra_labels:
+        check_labels(cols[k], ids, source, k, spec.extra_label_range, "a score")
+    if split_from == "folds":
+        fold = spec.folds or {}
+        split = np.array([fold.get(video_of(i), "") for i in ids])
+        not_in = split == ""
+        if not_in.any():
+            report.drop("video_not_in_standard_folds", ids[not_in])
+            n_vid = len({video_of(i) for i in ids[not_in]})
+            report.notes.append(f"{int(not_in.sum())} segment(s) of {n_vid} video(s) outside the {spec.name} folds dropped")
+        keep = ~not_in
+    else:
+        split = np.asarray(cols["split"]).astype(str)
+        keep = np.ones(len(ids), bool)
+    order = sorted(np.flatnonzero(keep), key=lambda k: _sort_key(ids[k]))
+    order = np.array(order, dtype=np.int64)
+    if len(order) == 0:
+        raise MWeightError(f"{source}: no segment left to write (expected labelled {spec.name} segments of the folds)")
+    columns: dict[str, np.ndarray] = {
+        "label": np.asarray(cols["label"], dtype=np.float32)[order],
+        "split": split[order].astype(str),
+        "id": ids[order],
+    }
+    for k in extra_labels:
+        columns[k] = np.asarray(cols[k], dtype=np.float32)[order]
+    modalities = {}
+    for k, v in cols.items():
+        if k in columns or k == "split" or k.startswith("_") or k.endswith("_lengths"):
+            continue
+        v = np.asarray(v)
+        if v.dtype.kind in "fiu":
+            columns[k] = v[order].astype(np.float32) if v.dtype.kind == "f" else v[order]
+            modalities[k] = list(columns[k].shape[1:])
+            if f"{k}_lengths" in cols:
+                columns[f"{k}_lengths"] = np.asarray(cols[f"{k}_lengths"], dtype=np.int64)[order]
+    for k, v in cols.items():
+        if k not in columns and not k.startswith("_") and np.asarray(v).dtype.kind in "US":
+            columns[k] = np.asarray(v).astype(str)[order]
+    counts = {s: int((columns["split"] == s).sum()) for s in ("train", "valid", "test")}
+    try:
+        from .. import __version__ as version
+    except Exception:
+        version = "unknown"
+    meta = {
+        "format": "mweight-dataset/1",
+        "dataset": spec.name,
+        "created_by": f"mweight {version} prepare {spec.command}",
+        "source": source,
+        "files": [{"path": str(Path(p).resolve()), "sha256": sha256_of(p)} for p in report.files if Path(p).is_file()],
+        "options": options,
+        "split": spec.folds_desc if split_from == "folds" else split_from,
+        "n": int(len(order)),
+        "counts": counts,
+        "modalities": modalities,
+        "dropped": {k: {"count": len(v), "ids": v[:200]} for k, v in report.dropped.items()},
+        "notes": report.notes,
+        **report.extra,
+    }
+    if extra_labels:
+        meta["labels"] = {"label": cols.get("_label_name", spec.label_names[0]), **{k: k[len("label_"):] for k in extra_labels}}
+    write_dataset(out, columns, meta)
+    return meta
+
+
+# ----------------------------------------------------------------------------- .csd folder
+
+
+def find_csd_files(directory: str | os.PathLike, hint: str = "CMU-SDK .csd") -> tuple[dict[str, Path], list[str]]:
+    """Map roles (labels/words/text/audio/video) to the standard SDK file names in ``directory``."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise MWeightError(f"{directory}: directory not found (expected a folder of CMU-SDK .csd files)")
+    files = sorted(directory.glob("*.csd")) + sorted(directory.glob("*/*.csd"))
+    if not files:
+        raise MWeightError(f"{directory}: no .csd files found (expected {hint} computational sequences)")
+    best: dict[str, tuple[int, Path]] = {}
+    notes = []
+    for f in files:
+        stem = f.stem.lower().replace(" ", "_").replace(".", "")
+        for role in ("labels", "text", "words", "audio", "video"):  # text before words: "wordvectors"
+            pats = ROLE_PATTERNS[role]
+            rank = next((i for i, p in enumerate(pats) if p in stem), None)
+            if rank is not None:
+                if role in best and best[role][0] <= rank:
+                    notes.append(f"{f.name} not used for {role} ({best[role][1].name} preferred; use --{role}-csd to choose)")
+                else:
+                    if role in best:
+                        notes.append(f"{best[role][1].name} not used for {role} ({f.name} preferred)")
+                    best[role] = (rank, f)
+                break
+        else:
+            notes.append(f"{f.name} not recognised (map it with --recipe ROLE=FILE)")
+    return {r: p for r, (_, p) in best.items()}, notes
+
+
+def parse_recipe(recipe: str | None, base: Path | None, any_modality: bool = False) -> dict[str, Path]:
+    """``ROLE=FILE,ROLE=FILE`` or a JSON/YAML file mapping roles to files (relative to ``base``).
+
+    Roles are labels, words, text, audio, video; with ``any_modality`` (``prepare
+    sdk``) any other lower-case name is a further modality (e.g. ``pose=...``).
+    """
+    if not recipe:
+        return {}
+    mapping: dict[str, str]
+    if Path(recipe).is_file():
+        text = Path(recipe).read_text(encoding="utf-8")
+        try:
+            import yaml
+
+            mapping = yaml.safe_load(text)
+        except Exception as exc:
+            raise MWeightError(f"{recipe}: unreadable recipe ({str(exc)[:80]}; expected a mapping ROLE: FILE)") from None
+        if not isinstance(mapping, dict):
+            raise MWeightError(f"{recipe}: recipe is not a mapping (expected ROLE: FILE lines)")
+    else:
+        mapping = {}
+        for part in recipe.split(","):
+            if "=" not in part:
+                raise MWeightError(f"--recipe: '{part}' is not ROLE=FILE (roles: {', '.join(ROLES)})")
+            k, v = part.split("=", 1)
+            mapping[k.strip()] = v.strip()
+    out = {}
+    for role, f in mapping.items():
+        role = str(role)
+        named = any_modality and re.fullmatch(r"[a-z][a-z0-9_]*", role) and not role.endswith("_lengths") \
+            and not role.startswith("label") and role not in ("split", "id", "transcript")
+        if role not in ROLES and not named:
+            more = " or a modality name (lower case, letters/digits/_)" if any_modality else ""
+            raise MWeightError(f"--recipe: unknown role '{role}' (expected one of {', '.join(ROLES)}{more})")
+        p = Path(str(f))
+        if not p.is_absolute() and base is not None and not p.exists():
+            p = base / p
+        out[role] = p
+    return out
+
+
+@dataclass
+class _Labels:
+    """Per video: segment ids, intervals, values (n_segments, K) for the label columns ``names``."""
+
+    ids: dict[str, list[str]]
+    intervals: dict[str, np.ndarray]
+    values: dict[str, np.ndarray]
+    source: str
+    names: tuple[str, ...] = ("sentiment",)
+
+
+def _labels_from_csd(seq: ComputationalSequence, spec: DatasetSpec) -> _Labels:
+    ids, ints, vals = {}, {}, {}
+    width = None
+    for vid, (f, iv) in seq.data.items():
+        if f.dtype.kind not in "f" or f.shape[1] < 1:
+            raise MWeightError(f"{seq.path}: field 'data/{vid}/features' is {f.dtype} {f.shape} (expected (n_segments, "
+                               f"{len(spec.label_names)}) {', '.join(spec.label_names)})")
+        if width is not None and f.shape[1] != width:
+            raise MWeightError(f"{seq.path}: field 'data/{vid}/features' has {f.shape[1]} columns (expected {width}, as the other videos)")
+        width = f.shape[1]
+        ids[vid] = [f"{vid}_{j + 1}" for j in range(len(iv))]  # the SDK's vid[j] is clip j+1
+        ints[vid] = iv
+        vals[vid] = f.astype(np.float64)
+    names = tuple(spec.label_names[:width or 1]) + tuple(f"col{k}" for k in range(len(spec.label_names), width or 1))
+    return _Labels(ids, ints, vals, str(seq.path), names)
+
+
+def _labels_from_csv(table: dict[str, dict], path: str) -> _Labels:
+    by_vid: dict[str, list] = {}
+    for sid, row in table.items():
+        if row["start"] is None or row["end"] is None:
+            raise MWeightError(f"{path}: columns 'start'/'end' missing (expected segment times to align .csd files)")
+        by_vid.setdefault(video_of(sid), []).append((sid, row))
+    ids, ints, vals = {}, {}, {}
+    for vid, rows in by_vid.items():
+        rows.sort(key=lambda r: _sort_key(r[0]))
+        ids[vid] = [r[0] for r in rows]
+        ints[vid] = np.array([[r[1]["start"], r[1]["end"]] for r in rows], dtype=np.float64)
+        vals[vid] = np.array([[r[1]["label"]] for r in rows], dtype=np.float64)
+    return _Labels(ids, ints, vals, path)
+
+
+def _label_columns(labels: _Labels, values: np.ndarray) -> dict:
+    """(N, K) label values -> ``label`` (column 0) and ``label_<name>`` for the others."""
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
+    cols: dict = {"label": values[:, 0], "_label_name": labels.names[0]}
+    for k, name in enumerate(labels.names[1:values.shape[1]], start=1):
+        cols[f"label_{name}"] = values[:, k]
+    return cols
+
+
+def _is_sp(tokens: np.ndarray) -> np.ndarray:
+    return np.char.lower(np.char.strip(tokens.astype(str))) == "sp"
+
+
+def _ordered(roles: Iterable[str]) -> list[str]:
+    roles = list(roles)
+    return [r for r in MODALITY_ORDER if r in roles] + [r for r in roles if r not in MODALITY_ORDER]
+
+
+def prepare_csd(
+    out: str | os.PathLike,
+    spec: DatasetSpec,
+    csd_dir: str | os.PathLike | None = None,
+    files: Mapping[str, str | os.PathLike] | None = None,
+    labels_csv: str | os.PathLike | None = None,
+    transcripts_csv: str | os.PathLike | None = None,
+    level: str = "word",
+    seq_len: int = 50,
+    keep_sp: bool = False,
+    epsilon: float = _align.EPSILON,
+    missing: str = "error",
+) -> dict:
+    """Prepare from CMU-SDK computational sequences (see ``mweight prepare mosi --help``).
+
+    The labels file is read whole (small); every other file is opened lazily and
+    read one video at a time.
+    """
+    report = Report()
+    roles: dict[str, Path] = {}
+    if csd_dir is not None:
+        found, notes = find_csd_files(csd_dir, spec.files_hint)
+        roles.update(found)
+        report.notes += notes
+    roles.update({k: Path(v) for k, v in (files or {}).items() if v})
+    if labels_csv is not None:
+        roles.pop("labels", None)
+    if "labels" not in roles and labels_csv is None:
+        raise MWeightError(f"{csd_dir or 'prepare'}: no labels (expected a labels .csd such as {spec.files_hint} "
+                           "*Labels*, --labels-csd or --labels CSV)")
+    with ExitStack() as stack:
+        seqs = {role: stack.enter_context(open_csd(p)) for role, p in roles.items() if role != "labels"}
+        report.files += list(roles.values())
+        if labels_csv is not None:
+            labels = _labels_from_csv(read_labels_csv(labels_csv), str(labels_csv))
+            report.files.append(Path(labels_csv))
+        else:
+            labels = _labels_from_csd(read_csd(roles["labels"]), spec)
+        mods = {r: seqs[r] for r in _ordered(r for r in seqs if r != "words")}
+        words = seqs.get("words")
+        if words is not None and not words.is_words:
+            raise MWeightError(f"{words.path}: field 'features' holds numbers (expected word tokens for the words role; map it with --text-csd)")
+        for r, s in mods.items():
+            if s.is_words:
+                raise MWeightError(f"{s.path}: field 'features' holds words (expected numeric features for {r}; use --words-csd)")
+        if not mods and words is None:
+            raise MWeightError(f"{csd_dir or 'prepare'}: no feature .csd (expected words, word vectors, COVAREP, FACET, ... files)")
+        videos = _unify(labels, list(mods.values()) + ([words] if words is not None else []), report)
+        if not videos:
+            raise MWeightError(f"{csd_dir or 'prepare'}: no video is in every .csd file (expected shared video ids)")
+        options = {"level": level, "seq_len": seq_len, "keep_sp": keep_sp, "epsilon": epsilon, "missing": missing,
+                   "roles": {r: str(p) for r, p in roles.items()}, "collapse": "mean of finite values (SDK align semantics)"}
+        if level == "segment":
+            cols = _segment_level(labels, mods, videos, epsilon, missing, report)
+        elif level == "word":
+            cols = _word_level(labels, mods, words, videos, seq_len, keep_sp, epsilon, missing, report)
+        else:
+            raise MWeightError(f"--level: '{level}' (expected word or segment)")
+    if transcripts_csv is not None:
+        tr = read_transcripts_csv(transcripts_csv)
+        report.files.append(Path(transcripts_csv))
+        cols["transcript"] = np.array([tr.get(i, "") for i in cols["id"]], dtype=str)
+    return finish(out, cols, report, f"csd:{csd_dir or ','.join(map(str, roles.values()))}", options, spec)
+
+
+def _unify(labels: _Labels, seqs: list[ComputationalSequence], report: Report) -> list[str]:
+    """The SDK's unify: only labelled videos present in every sequence; one note says how many were dropped."""
+    labelled = set(labels.ids)
+    videos = set(labelled)
+    per_file = []
+    for s in seqs:
+        gone = labelled - set(s.data)
+        if gone:
+            per_file.append(f"{Path(s.path).name}: {len(gone)}")
+            report.drop(f"video_missing_in_{Path(s.path).name}", sorted(gone))
+        videos &= set(s.data)
+    if per_file:
+        report.notes.append(f"{len(labelled) - len(videos)} of {len(labelled)} labelled video(s) dropped: not in every "
+                            f".csd (missing from {', '.join(per_file)})")
+    return sorted(videos)
+
+
+def _flat_labels(labels: _Labels, videos, epsilon, report: Report):
+    """Per video, a mask of the non-zero-length segments (the SDK gives zero-length rows no output)."""
+    keep = {}
+    for vid in videos:
+        iv = labels.intervals[vid]
+        ok = ~(np.abs(iv[:, 0] - iv[:, 1]) < epsilon)
+        report.drop("zero_length_segment", [labels.ids[vid][j] for j in np.flatnonzero(~ok)])
+        keep[vid] = ok
+    return keep
+
+
+def _missing(policy: str, what: str, seg_ids: list[str], source: str, report: Report) -> None:
+    if not seg_ids:
+        return
+    if policy == "error":
+        raise MWeightError(f"{source}: segment '{seg_ids[0]}' has no {what} ({len(seg_ids)} segment(s); "
+                           "expected frames overlapping every labelled segment; use --missing zeros|drop)")
+    report.notes.append(f"{len(seg_ids)} segment(s) without {what}: {'zero-filled' if policy == 'zeros' else 'dropped'}")
+    if policy == "drop":
+        report.drop(f"no_{what.replace(' ', '_')}", seg_ids)
+
+
+def _segment_level(labels: _Labels, mods, videos, epsilon, missing, report) -> dict:
+    keep = _flat_labels(labels, videos, epsilon, report)
+    ids = [i for v in videos for i, k in zip(labels.ids[v], keep[v]) if k]
+    index = {i: n for n, i in enumerate(ids)}
+    cols: dict = {"id": np.array(ids, dtype=str),
+                  **_label_columns(labels, np.concatenate([labels.values[v][keep[v]] for v in videos]))}
+    dropped: set[str] = set()
+    for role, seq in mods.items():
+        out = np.zeros((len(ids), seq.dim), dtype=np.float32)
+        have = np.zeros(len(ids), bool)
+        for vid in progress(videos, f"{role}: {Path(seq.path).name}"):
+            feats, intervals = seq.data[vid]
+            a = _align.align_video(labels.intervals[vid], intervals, feats, "mean", epsilon)
+            sel = [k for k, r in enumerate(a.ref_rows) if keep[vid][r]]
+            rows = [index[labels.ids[vid][a.ref_rows[k]]] for k in sel]
+            out[rows] = a.features[sel]
+            have[rows] = True
+        lost = [ids[k] for k in np.flatnonzero(~have)]
+        _missing(missing, f"{role} frames", lost, str(seq.path), report)
+        if missing == "drop":
+            dropped.update(lost)
+        cols[role] = out
+    return _apply_drop(cols, dropped)
+
+
+def _apply_drop(cols: dict, dropped: set[str]) -> dict:
+    if not dropped:
+        return cols
+    mask = np.array([i not in dropped for i in cols["id"]])
+    return {k: (np.asarray(v)[mask] if not k.startswith("_") else v) for k, v in cols.items()}
+
+
+@dataclass
+class _Segments:
+    """Labelled segments in video order, with the reference rows (words) of each."""
+
+    ids: list[str] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    words: list[np.ndarray] = field(default_factory=list)  # reference rows, all of them (before --seq-len)
+    video: list[int] = field(default_factory=list)  # index into the video list
+    tokens: list[np.ndarray] = field(default_factory=list)  # first seq_len tokens (with a words file)
+    transcripts: list[str] = field(default_factory=list)
+
+    def keep(self, mask: list[bool]) -> None:
+        for name in ("ids", "labels", "words", "video", "tokens", "transcripts"):
+            values = getattr(self, name)
+            if values:
+                setattr(self, name, [v for v, k in zip(values, mask) if k])
+
+
+def _segment_words(labels, ref, words, videos, keep, seq_len, keep_sp, epsilon) -> tuple[_Segments, dict, set]:
+    """Pass over the reference file (words, or word vectors): the SDK's align to the labels
+    without collapse, i.e. the reference rows of each labelled segment. Returns the segments,
+    each video's reference intervals (kept for aligning the other files) and the vocabulary."""
+    segs = _Segments()
+    ref_intervals: dict[str, np.ndarray] = {}
+    vocab: set[str] = set()
+    for v_index, vid in enumerate(progress(videos, f"segments: {Path(ref.path).name}")):
+        feats, w_int = ref.data[vid]
+        ref_intervals[vid] = w_int
+        valid = np.flatnonzero(~(np.abs(w_int[:, 0] - w_int[:, 1]) < epsilon))  # the ref's own zero-length rows are gone
+        ref_idx, sub_idx, _ = _align.overlaps(labels.intervals[vid], w_int[valid], epsilon)
+        word_rows = valid[sub_idx]
+        if words is not None:
+            tokens = feats[:, 0]
+            vocab.update(tokens[~_is_sp(tokens)].tolist())
+            if not keep_sp:
+                nsp = ~_is_sp(tokens[word_rows])
+                ref_idx, word_rows = ref_idx[nsp], word_rows[nsp]
+        bounds = np.searchsorted(ref_idx, np.arange(len(labels.ids[vid]) + 1))
+        for j, sid in enumerate(labels.ids[vid]):
+            if not keep[vid][j]:
+                continue
+            rows = word_rows[bounds[j]:bounds[j + 1]]
+            segs.ids.append(sid)
+            segs.labels.append(labels.values[vid][j])
+            segs.words.append(rows)
+            segs.video.append(v_index)
+            if words is not None:
+                toks = feats[rows, 0]
+                segs.tokens.append(toks[:seq_len])
+                segs.transcripts.append(" ".join(t for t in toks if t.strip().lower() != "sp"))
+    return segs, ref_intervals, vocab
+
+
+def _word_level(labels: _Labels, mods, words, videos, seq_len, keep_sp, epsilon, missing, report) -> dict:
+    if seq_len < 1:
+        raise MWeightError(f"--seq-len: {seq_len} (expected a positive number of words)")
+    ref_role = "words" if words is not None else ("text" if "text" in mods else None)
+    if ref_role is None:
+        raise MWeightError("--level word: no words or word-vector .csd (expected *TimestampedWords* or "
+                           "*WordVectors* / GloVe; use --level segment for frame features only)")
+    ref = words if ref_role == "words" else mods["text"]
+    keep = _flat_labels(labels, videos, epsilon, report)
+    segs, ref_intervals, vocab = _segment_words(labels, ref, words, videos, keep, seq_len, keep_sp, epsilon)
+    empty = [s for s, w in zip(segs.ids, segs.words) if len(w) == 0]
+    _missing(missing, "words", empty, str(ref.path), report)
+    if missing == "drop" and empty:
+        gone = set(empty)
+        segs.keep([s not in gone for s in segs.ids])
+    n = len(segs.ids)
+    full_len = np.array([len(w) for w in segs.words], dtype=np.int64)
+    lengths = np.minimum(full_len, seq_len)
+    cols: dict = {"id": np.array(segs.ids, dtype=str),
+                  **_label_columns(labels, np.array(segs.labels).reshape(n, -1) if n else np.zeros((0, 1)))}
+    # Flat (segment, position, word) arrays in video order; bounds[v]:bounds[v+1] is video v's run.
+    seg_of = np.repeat(np.arange(n), lengths)
+    pos = np.concatenate([np.arange(L) for L in lengths]) if n else np.zeros(0, np.int64)
+    word_of = np.concatenate([w[:seq_len] for w in segs.words]) if n else np.zeros(0, np.int64)
+    bounds = np.searchsorted(np.repeat(np.array(segs.video, dtype=np.int64), lengths), np.arange(len(videos) + 1))
+    if ref_role == "words" and "text" not in mods:
+        # Words only: token ids (0 = padding) with the vocabulary in meta_json.
+        vocab_list = sorted(vocab | ({"sp"} if keep_sp else set()))
+        lookup = {t: k + 1 for k, t in enumerate(vocab_list)}
+        ids_mat = np.zeros((n, seq_len), dtype=np.int64)
+        flat_tokens = np.concatenate(segs.tokens) if n else np.zeros(0, str)
+        ids_mat[seg_of, pos] = [lookup.get(t, 0) for t in flat_tokens]
+        cols["text"] = ids_mat
+        cols["text_lengths"] = lengths
+        report.extra["text_vocab"] = vocab_list
+        report.notes.append("text = word token ids (0 = padding; vocabulary in meta_json text_vocab); add a word-vector .csd for GloVe features")
+    imputed = {}
+    # One file at a time, one video at a time: the SDK's align to the words with collapse=mean,
+    # then impute() zeros for words without frames, then each segment's first seq_len words.
+    for role, seq in mods.items():
+        mat = np.zeros((n, seq_len, seq.dim), dtype=np.float32)
+        imputed[role] = 0
+        for v_index, vid in enumerate(progress(videos, f"{role}: {Path(seq.path).name}")):
+            if seq is ref:
+                per_word = ref.data[vid][0].astype(np.float32)
+            else:
+                feats, intervals = seq.data[vid]
+                a = _align.align_video(ref_intervals[vid], intervals, feats, "mean", epsilon)
+                per_word = np.zeros((len(ref_intervals[vid]), seq.dim), dtype=np.float32)  # SDK impute(): zeros
+                per_word[a.ref_rows] = a.features
+                imputed[role] += len(per_word) - len(a.ref_rows)
+            s, e = bounds[v_index], bounds[v_index + 1]
+            mat[seg_of[s:e], pos[s:e]] = per_word[word_of[s:e]]
+        cols[role] = mat
+        cols[f"{role}_lengths"] = lengths
+        if seq is ref:
+            del imputed[role]
+    if words is not None:
+        cols["transcript"] = np.array(segs.transcripts, dtype=str)
+    report.extra["words_per_segment"] = {"mean": float(full_len.mean()) if n else 0.0, "max": int(full_len.max()) if n else 0,
+                                         "truncated": int((full_len > seq_len).sum())}
+    report.extra["words_without_frames_zero_filled"] = imputed
+    report.notes.append(f"word-level: first {seq_len} words per segment kept, padding at the end"
+                        + ("" if keep_sp else "; 'sp' pause tokens dropped"))
+    return cols
+
+
+# ----------------------------------------------------------------------------- pickles
+
+
+def prepare_pickle(out, path, kind: str, options: dict, spec: DatasetSpec) -> dict:
+    """From an MMSA (``kind='mmsa'``) or MulT/MultiBench (``kind='mult'``) pickle; split from the pickle."""
+    from .pickles import read_mmsa, read_mult
+
+    cols = read_mmsa(path) if kind == "mmsa" else read_mult(path)
+    report = Report(files=[Path(path)])
+    report.extra["pickle"] = cols.pop("_source")
+    cols.pop("_videos", None)
+    report.notes.append("split taken from the pickle's train/valid/test keys")
+    return finish(out, cols, report, f"{kind}:{path}", options, spec, split_from=f"{kind} pickle keys train/valid/test")
+
+
+def summary(meta: dict, out) -> str:
+    c = meta["counts"]
+    mods = ", ".join(f"{k} {tuple(v)}" for k, v in meta["modalities"].items())
+    labels = meta.get("labels")
+    extra = f"; extra labels: {', '.join(k for k in labels if k != 'label')}" if labels else ""
+    drops = "; ".join(f"dropped {v['count']} {k}" for k, v in meta["dropped"].items())
+    return (f"wrote {out}: {meta['n']} segments (train {c['train']} / valid {c['valid']} / test {c['test']}); "
+            f"modalities: {mods}{extra}" + (f"; {drops}" if drops else ""))
+
+
+def warn(msg: str) -> None:
+    print(f"mweight prepare: {msg}", file=sys.stderr)
