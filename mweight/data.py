@@ -111,6 +111,8 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
             raise MWeightError(f"{path}: field {key!r} has {arr.shape[0] if arr.ndim else 0} rows; expected {n} (as 'label')")
         if arr.dtype.kind in "US":
             columns[key] = arr.astype(str)
+        elif key.startswith("label_") and arr.ndim == 1 and arr.dtype.kind in "biuf":
+            columns[key] = arr  # extra labels (MOSEI emotions, CH-SIMS label_text/_audio/_video): kept, not a modality
         elif key.endswith("_lengths"):
             lengths[key[: -len("_lengths")]] = arr.astype(np.int64)
         elif arr.dtype.kind in "biuf":
