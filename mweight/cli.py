@@ -8,9 +8,29 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from .errors import MWeightError
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse without prefix matching (``--seed 0`` must not silently mean ``--seeds 0``),
+    and usage errors as one line, like every other user mistake."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str):
+        self.exit(2, f"mweight: error: {self.prog}: {message} (see `{self.prog} --help`)\n")
+
+
+def _terminate(signum, frame):
+    # SIGTERM/SIGHUP unwind like Ctrl-C, so temporary files are removed and the last
+    # complete checkpoint stays the newest file (kill -9 cannot be caught: the next
+    # write in the folder removes its leftovers).
+    raise SystemExit(128 + signum)
 
 # name -> (module, one-line help). Order is the order shown in --help.
 COMMANDS = {
@@ -28,7 +48,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="mweight",
         description="Interpretable multimodal sentiment analysis: how much each modality "
         "and each interaction contributes (MNL beta relevance, vBN/IterBN tensor fusion).",
@@ -36,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
     parser.add_argument("--version", action="version", version=f"mweight {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name, (module_name, help_text) in COMMANDS.items():
         try:
             module = importlib.import_module(module_name)
@@ -51,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for sig in (signal.SIGTERM, getattr(signal, "SIGHUP", None)):
+        if sig is not None:
+            signal.signal(sig, _terminate)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

@@ -106,6 +106,8 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
     columns: dict[str, np.ndarray] = {}
     lengths: dict[str, np.ndarray] = {}
     mods: dict[str, np.ndarray] = {}
+    if n == 0:
+        raise MWeightError(f"{path}: field 'label' has 0 rows; expected at least one sample")
     for key, arr in arrays.items():
         if arr.ndim == 0 or arr.shape[0] != n:
             raise MWeightError(f"{path}: field {key!r} has {arr.shape[0] if arr.ndim else 0} rows; expected {n} (as 'label')")
@@ -114,16 +116,26 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
         elif key.startswith("label_") and arr.ndim == 1 and arr.dtype.kind in "biuf":
             columns[key] = arr  # extra labels (MOSEI emotions, CH-SIMS label_text/_audio/_video): kept, not a modality
         elif key.endswith("_lengths"):
-            lengths[key[: -len("_lengths")]] = arr.astype(np.int64)
+            lengths[key[: -len("_lengths")]] = arr
         elif arr.dtype.kind in "biuf":
-            if arr.ndim < 2:
+            if arr.ndim < 2 or arr.ndim > 3:
                 raise MWeightError(f"{path}: field {key!r} has shape {arr.shape}; a modality must be (N, D), (N, T, D) or (N, L)")
+            if 0 in arr.shape[1:]:
+                raise MWeightError(f"{path}: modality {key!r} is empty (shape {arr.shape}); expected at least one "
+                                   "feature (and one time step) per sample")
+            if arr.dtype.kind == "b" or (arr.ndim == 3 and arr.dtype.kind in "iu"):
+                arr = arr.astype(np.float32)  # flags and integer-valued features are features, not tokens
             mods[key] = arr
         else:
             raise MWeightError(f"{path}: field {key!r} has dtype {arr.dtype}; expected numbers or strings")
     for m in list(lengths):
         if m not in mods:
             raise MWeightError(f"{path}: field '{m}_lengths' has no modality {m!r}")
+        lengths[m] = check_lengths(lengths[m], mods[m], m, str(path))
+    for m, a in mods.items():
+        if a.dtype.kind in "iu" and a.size and a.min() < 0:
+            raise MWeightError(f"{path}: modality {m!r} has token id {int(a.min())}; expected ids >= 0")
+    check_unique_ids(ids, str(path))
     if modalities:
         missing = [m for m in modalities if m not in mods]
         if missing:
@@ -142,18 +154,85 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
         raise MWeightError(f"{path}: field {split_key!r} has value {str(bad[0])!r}; expected train / valid / test")
     if task == "auto":
         task = infer_task(label)
+    if label.dtype.kind not in "biuf":
+        raise MWeightError(f"{path}: field 'label' has dtype {label.dtype}; expected numbers")
     if task == "regression":
         label = label.astype(np.float32)
         if not np.isfinite(label).all():
             raise MWeightError(f"{path}: field 'label' has NaN or infinite values")
     else:
-        if not np.issubdtype(label.dtype, np.integer) and not np.all(label == np.round(label)):
+        if not np.isfinite(label.astype(np.float64)).all() or not np.all(label == np.round(label)):
             raise MWeightError(f"{path}: field 'label' must hold class indices 0..K-1 for classification")
         label = label.astype(np.int64)
         if label.min() < 0:
             raise MWeightError(f"{path}: field 'label' has negative class {label.min()}; expected 0..K-1")
     return Dataset(modalities=mods, label=label, split=split, id=ids.astype(str), lengths=lengths,
                    columns=columns, meta=meta, path=str(path), split_key=split_key, task=task)
+
+
+def check_lengths(lengths: np.ndarray, array: np.ndarray, modality: str, source: str) -> np.ndarray:
+    """``<m>_lengths`` must be (N,) whole numbers in [0, T], and only for sequences (N, T, D) or tokens (N, L)."""
+    key = f"{modality}_lengths"
+    if array.ndim == 2 and array.dtype.kind == "f":
+        raise MWeightError(f"{source}: field {key!r} is given for modality {modality!r} of shape {array.shape}, "
+                           "a vector per sample; lengths are only for sequences (N, T, D)")
+    lengths = np.asarray(lengths)
+    if lengths.ndim != 1:
+        raise MWeightError(f"{source}: field {key!r} has shape {lengths.shape}; expected (N,)")
+    if lengths.dtype.kind not in "iuf" or (lengths.dtype.kind == "f" and not np.all(lengths == np.round(lengths))):
+        raise MWeightError(f"{source}: field {key!r} has non-integer values; expected whole numbers of steps")
+    t = array.shape[1]
+    bad = np.nonzero((lengths < 0) | (lengths > t))[0]
+    if len(bad):
+        i = int(bad[0])
+        raise MWeightError(f"{source}: field {key!r} has {lengths[i]:g} at row {i} ({len(bad)} rows out of range); "
+                           f"expected 0..{t} (the {modality!r} array has {t} steps)")
+    return lengths.astype(np.int64)
+
+
+def check_unique_ids(ids: np.ndarray, source: str) -> None:
+    """Ids name samples (``explain --id``, ``predict --ids``): a repeated id is refused, naming the first."""
+    ids = np.asarray(ids).astype(str)
+    uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
+    if len(uniq) != len(ids):
+        dup = uniq[counts > 1]
+        rows = np.nonzero(ids == dup[np.argmin(first[counts > 1])])[0]
+        name = dup[np.argmin(first[counts > 1])]
+        raise MWeightError(f"{source}: field 'id' repeats {name!r} (rows {rows[0]} and {rows[1]}; "
+                           f"{int((counts > 1).sum())} ids repeated); expected one row per id")
+
+
+def check_training_data(ds: Dataset, warn=None) -> list[str]:
+    """What training needs beyond a readable file; refusals are one line, notes are returned.
+
+    Classes must be 0..K-1 with every class present; regression labels far outside the
+    range the defaults are tuned for (MOSI: -3..3) get a warning; a split without test
+    rows gets a note (metrics are then reported on train and valid only).
+    """
+    notes: list[str] = []
+    src = ds.path or "dataset"
+    if ds.task == "classification":
+        classes = np.unique(ds.label)
+        k = int(classes.max()) + 1
+        if len(classes) < 2:
+            raise MWeightError(f"{src}: field 'label' has a single class {classes[0]}; expected 2 or more classes")
+        if len(classes) != k:
+            missing = sorted(set(range(k)) - set(classes.tolist()))
+            shown = f"{missing[0]}" if len(missing) == 1 else f"{missing[0]}..{missing[-1]}" \
+                if missing[-1] - missing[0] + 1 == len(missing) else ", ".join(map(str, missing[:5])) + ", ..."
+            raise MWeightError(f"{src}: field 'label' has classes {', '.join(map(str, classes[:6]))}"
+                               f"{', ...' if len(classes) > 6 else ''} but no sample of class {shown}; expected "
+                               f"class indices 0..K-1 with every class present (relabel them 0..{len(classes) - 1})")
+    else:
+        lo, hi = float(ds.label.min()), float(ds.label.max())
+        if max(abs(lo), abs(hi)) > 100:
+            notes.append(f"warning: {src}: regression labels range {lo:g}..{hi:g}; the presets and learning rates "
+                         "assume labels of order 1 (MOSI: -3..3): rescale them or tune train.lr")
+    counts = ds.counts()
+    if counts["test"] == 0:
+        notes.append(f"note: {src}: split {ds.split_key!r} has no 'test' rows; the run reports train and "
+                     "valid metrics only")
+    return notes
 
 
 def carve_validation(ds: Dataset, fraction: float, seed: int) -> tuple[Dataset, dict]:

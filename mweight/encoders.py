@@ -23,6 +23,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from .errors import ConfigError, MWeightError
+
 ENCODERS: dict[str, Callable[..., nn.Module]] = {}
 
 
@@ -34,20 +36,81 @@ def register_encoder(name: str):
     return deco
 
 
+# Values every encoder option of these names must have (checked before building, one line each).
+_INT_OPTIONS = {"hidden": 1, "layers": 1, "heads": 1, "vocab": 1, "max_len": 1}
+_FRACTION_OPTIONS = ("dropout", "input_dropout")
+
+
+def _check_options(name: str, modality: str, kwargs: dict) -> None:
+    def fail(key, expected):
+        raise ConfigError(f"model.encoders.{modality}.{key} = {kwargs[key]!r}; expected {expected} "
+                          f"(encoder {name!r})", key=f"model.encoders.{modality}.{key}")
+
+    for key, low in _INT_OPTIONS.items():
+        v = kwargs.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < low):
+            fail(key, f"an integer >= {low}")
+    for key in _FRACTION_OPTIONS:
+        v = kwargs.get(key)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1):
+            fail(key, "a number in [0, 1)")
+    if "bidirectional" in kwargs and not isinstance(kwargs["bidirectional"], bool):
+        fail("bidirectional", "true or false")
+    if "channels" in kwargs:
+        ch = kwargs["channels"]
+        if not isinstance(ch, (list, tuple)) or len(ch) != 3 or not all(
+                isinstance(c, int) and not isinstance(c, bool) and c >= 1 for c in ch):
+            fail("channels", "three integers >= 1, e.g. [16, 32, 64]")
+        kwargs["channels"] = tuple(ch)
+    if name == "transformer" and kwargs.get("hidden", 32) % kwargs.get("heads", 4):
+        raise ConfigError(f"model.encoders.{modality}.heads = {kwargs.get('heads', 4)}; expected a divisor of "
+                          f"hidden = {kwargs.get('hidden', 32)} (encoder 'transformer')",
+                          key=f"model.encoders.{modality}.heads")
+
+
 def build_encoder(name: str, input_shape: tuple[int, ...], modality: str = "?", **kwargs) -> nn.Module:
-    """Build encoder ``name`` for one sample's shape (``(D,)``, ``(T, D)`` or ``(L,)``)."""
-    if name not in ENCODERS:
-        raise ValueError(
-            f"model.encoders.{modality}.name: unknown encoder {name!r}; expected one of {', '.join(sorted(ENCODERS))}"
-        )
+    """Build encoder ``name`` for one sample's shape (``(D,)``, ``(T, D)`` or ``(L,)``).
+
+    A bad name, option or option value raises a one-line :class:`ConfigError` naming
+    ``model.encoders.<modality>.<option>``.
+    """
+    if not isinstance(name, str) or name not in ENCODERS:
+        raise ConfigError(
+            f"model.encoders.{modality}.name: unknown encoder {name!r}; expected one of {', '.join(sorted(ENCODERS))}",
+            key=f"model.encoders.{modality}.name")
     cls = ENCODERS[name]
     allowed = set(inspect.signature(cls.__init__).parameters) - {"self", "input_shape"}
     bad = sorted(set(kwargs) - allowed)
     if bad:
-        raise ValueError(
-            f"model.encoders.{modality}.{bad[0]}: not an option of encoder {name!r}; options: {', '.join(sorted(allowed))}"
-        )
-    return cls(input_shape=tuple(input_shape), **kwargs)
+        raise ConfigError(
+            f"model.encoders.{modality}.{bad[0]}: not an option of encoder {name!r}; options: {', '.join(sorted(allowed))}",
+            key=f"model.encoders.{modality}.{bad[0]}")
+    _check_options(name, modality, kwargs)
+    try:
+        enc = cls(input_shape=tuple(input_shape), **kwargs)
+    except (ValueError, TypeError, AssertionError) as exc:  # an option value the module itself refuses
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        if isinstance(exc, ConfigError) and first.startswith("model.encoders."):
+            raise
+        raise ConfigError(f"model.encoders.{modality} (encoder {name!r}, options {kwargs}): {first}",
+                          key=f"model.encoders.{modality}") from None
+    enc.modality = modality  # named in input errors (e.g. token ids outside the vocabulary)
+    return enc
+
+
+def check_token_ids(x, vocab: int, modality: str, source: str = "input") -> None:
+    """Token ids must lie in 0..vocab-1: never clamp a word id onto a DNA letter.
+
+    ``x``: integer array or tensor of any shape. One line naming the modality and the
+    largest (or a negative) id.
+    """
+    if x.numel() if isinstance(x, torch.Tensor) else np.size(x):
+        lo, hi = int(x.min()), int(x.max())
+        if lo < 0 or hi >= vocab:
+            bad = lo if lo < 0 else hi
+            raise MWeightError(f"{source}: modality {modality!r} has token id {bad} (ids {lo}..{hi}); its encoder "
+                               f"takes ids 0..{vocab - 1} (set model.encoders.{modality}.vocab = {max(hi + 1, vocab)} "
+                               "to size the vocabulary from the data, or choose another encoder)")
 
 
 def default_encoder(array: np.ndarray) -> str:
@@ -58,7 +121,7 @@ def default_encoder(array: np.ndarray) -> str:
         return "mlp"
     if array.ndim == 3:
         return "gru"
-    raise ValueError(f"cannot choose an encoder for an array of shape {array.shape} and dtype {array.dtype}")
+    raise ConfigError(f"cannot choose an encoder for an array of shape {array.shape} and dtype {array.dtype}")
 
 
 def _mask(lengths: torch.Tensor | None, n: int, t: int) -> torch.Tensor:
@@ -80,7 +143,7 @@ class MLPEncoder(nn.Module):
                  input_dropout: float = 0.0, norm: str = "none"):
         super().__init__()
         if norm not in ("none", "layer", "batch"):
-            raise ValueError(f"mlp encoder: norm = {norm!r}; expected none | layer | batch")
+            raise ConfigError(f"mlp encoder: norm = {norm!r}; expected none | layer | batch")
         d = int(np.prod(input_shape))
         mods: list[nn.Module] = [nn.Flatten()]
         if input_dropout > 0:
@@ -195,6 +258,8 @@ class DNACNNEncoder(nn.Module):
         self.out_dim = hidden
 
     def forward(self, x, lengths=None):
-        onehot = torch.nn.functional.one_hot(x.long().clamp(0, self.vocab - 1), self.vocab)
+        # Out-of-range ids used to be clamped (a words-only file trained a 4-letter CNN on noise).
+        check_token_ids(x, self.vocab, getattr(self, "modality", "?"))
+        onehot = torch.nn.functional.one_hot(x.long(), self.vocab)
         y = self.net(onehot.transpose(1, 2).float())
         return self.drop(y.amax(dim=2))

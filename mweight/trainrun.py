@@ -7,27 +7,167 @@ from pathlib import Path
 from typing import Callable
 
 from .config import Config
-from .data import Dataset, carve_validation, load_dataset
-from .errors import MWeightError
-from .runs import RUN_FILES, write_run, write_summary
+from .data import Dataset, carve_validation, check_training_data, load_dataset
+from .errors import ConfigError, MWeightError
+from .fileio import check_output_dir, write_yaml
+from .runs import RUN_FILES, sha256, write_run, write_summary
 from .train import CHECKPOINT, FitResult, fit
 
 
-def load_for_training(cfg: Config) -> tuple[Dataset, dict]:
+def load_for_training(cfg: Config, notes: list[str] | None = None) -> tuple[Dataset, dict]:
+    """Read and check the dataset for ``cfg``; every problem is one line, before any training.
+
+    ``notes`` (if given) receives warnings and notes (no test split, odd label range);
+    otherwise they are printed to stderr.
+    """
     if not cfg.data.path:
         raise MWeightError("data.path is not set (use --data FILE.npz)")
     ds = load_dataset(cfg.data.path, cfg.data.split_key, cfg.data.modalities, cfg.data.task)
+    found = check_training_data(ds)
+    check_model_fits_data(cfg, ds)
     ds, record = carve_validation(ds, cfg.data.valid_fraction, cfg.data.valid_seed)
+    if notes is None:
+        for line in found:
+            print(f"mweight: {line}", file=sys.stderr)
+    else:
+        notes.extend(found)
     return ds, record
 
 
+def check_model_fits_data(cfg: Config, ds: Dataset) -> None:
+    """Build the model once (cheap, no training) so every config error that needs the data
+    (modality names in interactions/encoders, encoder names and options, token
+    vocabularies) is one line before any file is written."""
+    from .config import check_against_modalities
+    from .encoders import check_token_ids
+    from .model import MWeightNet, make_shapes
+
+    check_against_modalities(cfg, ds.names, str(ds.path))
+    out_dim = int(ds.label.max()) + 1 if ds.task == "classification" else 1
+    try:
+        model = MWeightNet(make_shapes(ds.modalities), out_dim, cfg.model, standardize=cfg.data.standardize)
+    except MWeightError:
+        raise
+    except ValueError as exc:  # e.g. fusion's checks of model.interactions
+        raise ConfigError(f"model: {str(exc).splitlines()[0]}") from None
+    for m, enc in model.encoders.items():
+        vocab = getattr(enc, "vocab", None)
+        if vocab is not None:
+            check_token_ids(ds.modalities[m], int(vocab), m, str(ds.path))
+
+
 def _check_out(run_dir: Path, resume: bool, overwrite: bool) -> None:
+    check_output_dir(run_dir, "--out")
     if resume or overwrite or not run_dir.exists():
         return
     present = [f for f in RUN_FILES + (CHECKPOINT,) if (run_dir / f).exists()]
+    if present == ["config.yaml"] and _started_config_only(run_dir):
+        return  # a start record of a run that stopped before its first epoch: nothing to protect
     if present:
         raise MWeightError(f"{run_dir}: already holds a run ({present[0]}); use --resume to continue it "
                            "or --overwrite to replace it")
+
+
+def _started_config_only(run_dir: Path) -> bool:
+    import yaml
+
+    try:
+        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
+        return (saved.get("_meta") or {}).get("status") == "training"
+    except (OSError, yaml.YAMLError, AttributeError):
+        return False
+
+
+def check_run_out(out: Path, seeds: list[int] | None, resume: bool, overwrite: bool) -> None:
+    """Check ``--out`` before any work: a folder (not a file), writable, and the same layout
+    as what is there (a single run is never mixed with ``seed_<s>/`` sub-runs)."""
+    out = Path(out)
+    check_output_dir(out, "--out")
+    if not out.is_dir():
+        return
+    single = [f for f in RUN_FILES + (CHECKPOINT,) if (out / f).exists()]
+    multi = sorted(p.name for p in out.glob("seed_*") if p.is_dir()) + \
+        [f for f in ("summary.json", "summary.md") if (out / f).exists()]
+    if seeds is not None and single:
+        raise MWeightError(f"--seeds {','.join(map(str, seeds))}: {out} holds a single run ({single[0]}); "
+                           "seed runs go into a new --out folder")
+    if seeds is None and multi:
+        raise MWeightError(f"{out}: holds a multi-seed run ({multi[0]}); pass --seeds to continue it, or "
+                           "choose another --out")
+    for d in ([out] if seeds is None else [out / f"seed_{s}" for s in seeds]):
+        _check_out(d, resume, overwrite)
+
+
+# Keys that do not change a run's numbers (or are checked otherwise: the dataset by SHA-256).
+_RESUME_IGNORED = {"train.progress", "train.threads", "data.path"}
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "encoders":
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def verify_resume(run_dir: Path, cfg: Config, dataset_sha: str | None) -> None:
+    """``--resume`` continues only the same run: same config, seed and dataset (SHA-256).
+
+    Compares with ``run_dir/config.yaml`` (written when the run started); refuses with a
+    one-line diff of what changed.
+    """
+    import yaml
+
+    path = run_dir / "config.yaml"
+    if not (run_dir / CHECKPOINT).is_file() and not (run_dir / "model.pt").is_file():
+        return  # nothing to continue: a fresh start
+    if not path.is_file():
+        print(f"mweight: note: {run_dir} has no config.yaml (a run from an older mweight); "
+              "its config and dataset cannot be verified", file=sys.stderr)
+        return
+    try:
+        saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        meta = saved.pop("_meta", {}) or {}
+        old = Config.from_dict(saved, source=str(path)).to_dict()
+    except (yaml.YAMLError, MWeightError, AttributeError) as exc:
+        raise MWeightError(f"{path}: cannot verify --resume against it ({str(exc).splitlines()[0]})") from None
+    a, b = _flat(old), _flat(cfg.to_dict())
+    changes = [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+               if k not in _RESUME_IGNORED and a.get(k) != b.get(k)]
+    old_sha = meta.get("dataset_sha256")
+    if old_sha and dataset_sha and old_sha != dataset_sha:
+        changes.append(f"dataset SHA-256 {old_sha[:12]}... ({meta.get('dataset')}) -> {dataset_sha[:12]}... "
+                       f"({cfg.data.path})")
+    if changes:
+        raise MWeightError(f"--resume: {run_dir} was started with a different setup: {'; '.join(changes)}; "
+                           "resume with the same settings, or use --overwrite / a new --out")
+
+
+def _start_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | None, meta: dict,
+                   overwrite: bool) -> None:
+    """Before training: with ``--overwrite`` remove the previous run's files (so the folder
+    never mixes two runs), then record the resolved config and the dataset's SHA-256 in
+    ``config.yaml`` so an interrupted run can be verified by ``--resume``. The run's final
+    ``config.yaml`` replaces it at the end."""
+    if overwrite:
+        for f in RUN_FILES + (CHECKPOINT, "attribution.json", "ablation.json"):
+            if (run_dir / f).is_file():
+                (run_dir / f).unlink()
+    write_yaml(run_dir / "config.yaml", {**cfg.to_dict(), "_meta": {
+        "status": "training", "dataset": str(ds.path) if ds.path else None, "dataset_sha256": dataset_sha,
+        "split_key": ds.split_key, "counts": ds.counts(), "task": ds.task, "modalities": list(ds.names),
+        **(meta or {})}})
+
+
+def _prepare_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | None, meta: dict,
+                     resume: bool, overwrite: bool) -> None:
+    if resume and ((run_dir / CHECKPOINT).is_file() or (run_dir / "model.pt").is_file()):
+        verify_resume(run_dir, cfg, dataset_sha)
+    else:
+        _start_run_dir(run_dir, cfg, ds, dataset_sha, meta, overwrite)
 
 
 def train_one(cfg: Config, ds: Dataset, run_dir: Path, resume: bool = False, meta: dict | None = None,
@@ -49,21 +189,34 @@ def print_result(result: FitResult, run_dir: Path, file=sys.stderr) -> None:
 def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: bool = False,
                overwrite: bool = False, preset: str | None = None,
                on_epoch: Callable[[dict], None] | None = None, verbose: bool = True) -> list[tuple[int, Path]]:
-    """Train ``cfg`` once into ``out``, or once per seed into ``out/seed_<s>`` plus a summary."""
+    """Train ``cfg`` once into ``out``, or once per seed into ``out/seed_<s>`` plus a summary.
+
+    Every check (output folder, config, data, ``--resume`` against the saved run) runs
+    before the first epoch of the first seed.
+    """
+    out = Path(out)
+    check_run_out(out, seeds, resume, overwrite)
     ds, record = load_for_training(cfg)
     meta = {"preset": preset, "carved_validation": record or None}
+    dataset_sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
+    seed_cfgs = []
+    for s in seeds or []:
+        cfg_s = copy.deepcopy(cfg)
+        cfg_s.train.seed = s
+        seed_cfgs.append((s, out / f"seed_{s}", cfg_s))
+    if resume:
+        for _, run_dir, cfg_s in seed_cfgs or [(None, out, cfg)]:
+            if (run_dir / CHECKPOINT).is_file() or (run_dir / "model.pt").is_file():
+                verify_resume(run_dir, cfg_s, dataset_sha)
     done: list[tuple[int, Path]] = []
     if seeds is None:
-        _check_out(out, resume, overwrite)
+        _prepare_run_dir(out, cfg, ds, dataset_sha, meta, resume, overwrite)
         res = train_one(cfg, ds, out, resume=resume, meta=meta, on_epoch=on_epoch)
         if verbose:
             print_result(res, out)
         return [(cfg.train.seed, out)]
-    for s in seeds:
-        run_dir = out / f"seed_{s}"
-        _check_out(run_dir, resume, overwrite)
-        cfg_s = copy.deepcopy(cfg)
-        cfg_s.train.seed = s
+    for s, run_dir, cfg_s in seed_cfgs:
+        _prepare_run_dir(run_dir, cfg_s, ds, dataset_sha, meta, resume, overwrite)
         res = train_one(cfg_s, ds, run_dir, resume=resume, meta=meta, on_epoch=on_epoch)
         if verbose:
             print_result(res, run_dir)

@@ -83,6 +83,9 @@ def run(args) -> int:
         require_ray()
         if not seeds:
             raise MWeightError("--parallel: needs --seeds S1,S2,... (one parallel run per seed)")
+        from ..trainrun import check_run_out
+
+        check_run_out(Path(args.out), seeds, args.resume, args.overwrite)
         for seed, res_dir in train_seeds_parallel(cfg, Path(args.out), seeds, resume=args.resume,
                                                   overwrite=args.overwrite, preset=args.preset,
                                                   address=args.address):
