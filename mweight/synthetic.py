@@ -24,6 +24,19 @@ Designs (modalities are always named ``m1``, ``m2``, ... in this order):
     samples). Only ``m1`` is relevant; any relevance given to the other modalities or
     to interaction blocks is spurious ("degree inflation").
 
+One tabular design sits beside them (float features, not token sequences):
+
+``nuisance``  (:func:`make_nuisance`, issue 10: "correlated nuisance")
+    Two modalities ``a`` and ``b`` of ReLU features (skewed, correlated). ``a`` mixes a
+    signal latent ``s`` with a nuisance latent ``nu``; ``b`` sees only ``nu`` (plus its own
+    noise), so ``b`` is correlated with ``a`` but independent of the label; the label is a
+    nonlinear function of ``s`` (regression, ``y = s**2 - 1 + noise``). ``s`` is an exact
+    function of ``a``, so ``b`` carries no label information even given ``a``: the only
+    label-carrying block is ``a``; ``b`` and ``a*b`` should get nothing. Tabular because
+    the failure it probes (interaction blocks of skewed, correlated factors re-expressing
+    a lower-order signal) is about continuous encoder features; a shared continuous
+    latent has no natural encoding as motifs.
+
 Backgrounds are uniform random, except that a modality never contains a motif it does
 not signal: a sequence without an inserted motif contains neither of its modality's
 motifs, and a sequence carrying ``motif_c`` never contains ``motif_(1-c)`` (rows that
@@ -46,6 +59,7 @@ Example
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from itertools import combinations
@@ -58,7 +72,7 @@ from .errors import MWeightError
 from .fileio import atomic_path, write_json
 
 ALPHABET = "ACGT"
-DESIGNS = ("additive", "xor", "parity", "inflation")
+DESIGNS = ("additive", "xor", "parity", "inflation", "nuisance")
 TOKEN_DTYPE = np.int8
 SPLIT_NAMES = ("train", "valid", "test")
 DEFAULT_SPLIT = (0.6, 0.2, 0.2)
@@ -79,6 +93,7 @@ __all__ = [
     "make_additive",
     "make_dataset",
     "make_inflation",
+    "make_nuisance",
     "make_xor",
     "modality_names",
     "truth_path",
@@ -141,8 +156,9 @@ class SyntheticDataset:
 
     Attributes
     ----------
-    arrays : dict modality -> (N, length) int8 tokens 0..3, in modality order.
-    label : (N,) int64, 0/1.
+    arrays : dict modality -> (N, length) int8 tokens 0..3, in modality order
+        (design ``nuisance``: (N, d) float32 features).
+    label : (N,) int64, 0/1 (design ``nuisance``: (N,) float32, a regression target).
     split : (N,) str, ``train`` / ``valid`` / ``test``.
     id : (N,) str, ``s000000``, ``s000001``, ... (no ``_``: every sample is its own "video").
     ground_truth : JSON-ready dict (see :func:`write_dataset` for the schema).
@@ -176,10 +192,15 @@ class SyntheticDataset:
         """The ``meta_json`` / ``.truth.json`` content."""
         from . import __version__
 
-        label_counts = {
-            s: {str(c): int(((self.split == s) & (self.label == c)).sum()) for c in (0, 1)}
-            for s in SPLIT_NAMES
-        }
+        if np.issubdtype(self.label.dtype, np.integer):
+            label_counts = {
+                s: {str(c): int(((self.split == s) & (self.label == c)).sum()) for c in (0, 1)}
+                for s in SPLIT_NAMES
+            }
+        else:  # regression target: its mean and std per split instead of class counts
+            label_counts = {s: {"mean": float(self.label[self.split == s].mean()),
+                                "std": float(self.label[self.split == s].std())}
+                            for s in SPLIT_NAMES if (self.split == s).any()}
         return {
             "source": "mweight.synthetic",
             "mweight_version": __version__,
@@ -417,10 +438,132 @@ def make_inflation(
     }
     return _finish(arrays, inserted, label, r_split, split_fractions, truth, params)
 
+def make_nuisance(
+    n: int = 6000,
+    *,
+    dim_a: int = 8,
+    dim_b: int = 8,
+    nuisance: float = 1.5,
+    b_noise: float = 0.5,
+    label_noise: float = 0.25,
+    seed: int = 0,
+    split_fractions: Sequence[float] = DEFAULT_SPLIT,
+) -> SyntheticDataset:
+    """Correlated-nuisance design (tabular regression): ``a`` relevant through a nonlinear
+    function, ``b`` shares only a nuisance latent with ``a``.
+
+    Latents (independent, per sample): signal ``s ~ N(0, 1)``, nuisance ``nu ~ N(0, 1)``,
+    label noise ``eps ~ N(0, 1)``, and ``b``'s own noise ``eta ~ N(0, I)``.
+
+    * ``a`` (N, dim_a), ``dim_a`` even: ``dim_a / 2`` directions
+      ``x_k = alpha_k s + nuisance * gamma_k nu + c_k`` (``|alpha_k|, |gamma_k|`` in [0.5, 1],
+      random signs, offset ``c_k`` in [-0.5, 0.5], pairwise non-collinear), each written as
+      the ReLU pair ``(relu(x_k), relu(-x_k))``. Skewed (point mass at 0), correlated, and
+      ``relu(x) - relu(-x) = x`` makes ``(s, nu)`` an exact function of ``a``.
+    * ``b`` (N, dim_b): ``relu(delta_j nu + b_noise * eta_j + c_j)``, ``|delta_j|`` in [0.5, 1.5].
+      A function of ``(nu, eta)`` only: independent of ``(s, eps)``, hence of the label.
+    * label ``y = s**2 - 1 + label_noise * eps`` (float32): nonlinear (not monotone) in ``s``.
+
+    Since ``y`` depends on ``(s, eps)`` and ``s`` is a function of ``a``, ``y`` is independent
+    of ``b`` given ``a``: the Bayes predictor ``E[y | a, b] = s**2 - 1`` uses ``a`` alone, so
+    ``b`` and ``a*b`` carry no label information (marginally or given ``a``). Splits are
+    stratified by label decile. ``ground_truth["oracle"]`` holds the Bayes predictor's test
+    MAE and correlation; ``ground_truth["measured"]`` the data's own correlations and skewness.
+    """
+    for what, v, lo in (("n", n, 10), ("dim_a", dim_a, 4), ("dim_b", dim_b, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise MWeightError(f"{what}: expected an integer >= {lo}, got {v!r}")
+    if dim_a % 2:
+        raise MWeightError(f"dim_a: expected an even number (ReLU pairs), got {dim_a}")
+    for what, v in (("nuisance", nuisance), ("b_noise", b_noise), ("label_noise", label_noise)):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            raise MWeightError(f"{what}: expected a number >= 0, got {v!r}")
+    if nuisance == 0:
+        raise MWeightError("nuisance: expected > 0 (with 0, a and b share nothing), got 0")
+    _check_fractions(split_fractions)
+    ss = np.random.SeedSequence(_check_seed(seed))
+    r_weights, r_latent, r_split, r_b = [np.random.default_rng(x) for x in ss.spawn(4)]
+
+    k = dim_a // 2
+    while True:  # directions (alpha_k, gamma_k) pairwise at least ~10 degrees apart
+        alpha = r_weights.uniform(0.5, 1.0, k) * r_weights.choice([-1.0, 1.0], k)
+        gamma = r_weights.uniform(0.5, 1.0, k) * r_weights.choice([-1.0, 1.0], k)
+        ang = np.arctan2(nuisance * gamma, alpha) % np.pi
+        gaps = np.abs(ang[:, None] - ang[None, :])
+        gaps = np.minimum(gaps, np.pi - gaps) + np.eye(k) * np.pi
+        if gaps.min() > np.deg2rad(10):
+            break
+    c_a = r_weights.uniform(-0.5, 0.5, k)
+    delta = r_weights.uniform(0.5, 1.5, dim_b) * r_weights.choice([-1.0, 1.0], dim_b)
+    c_b = r_weights.uniform(-0.5, 0.5, dim_b)
+
+    s = r_latent.standard_normal(n)
+    nu = r_latent.standard_normal(n)
+    eps = r_latent.standard_normal(n)
+    x = s[:, None] * alpha + nuisance * nu[:, None] * gamma + c_a  # (n, k)
+    a = np.empty((n, dim_a))
+    a[:, 0::2], a[:, 1::2] = np.maximum(x, 0), np.maximum(-x, 0)
+    eta = r_b.standard_normal((n, dim_b))
+    b = np.maximum(nu[:, None] * delta + b_noise * eta + c_b, 0)
+    f = s**2 - 1
+    label = (f + label_noise * eps).astype(np.float32)
+
+    split = _quantile_stratified_split(label, split_fractions, r_split)
+    test = split == "test"
+    oracle = {"test_mae": float(np.mean(np.abs(f[test] - label[test]))),
+              "test_corr": float(np.corrcoef(f[test], label[test])[0, 1]),
+              "note": "the Bayes predictor s**2 - 1 (s recovered exactly from a) on the test split"}
+    cab = np.corrcoef(np.hstack([a, b]).T)[:dim_a, dim_a:]
+    measured = {
+        "max_abs_corr_a_b": float(np.abs(cab).max()),
+        "max_abs_corr_b_label": float(max(abs(np.corrcoef(b[:, j], label)[0, 1]) for j in range(dim_b))),
+        "min_skewness_a": float(_skewness(a).min()), "min_skewness_b": float(_skewness(b).min()),
+        "zero_fraction_a": float((a == 0).mean()), "zero_fraction_b": float((b == 0).mean()),
+    }
+    names = ["a", "b"]
+    truth = {
+        "design": "nuisance",
+        "task": "regression",
+        "modalities": names,
+        "roles": {"a": "relevant (nonlinear: y = s**2 - 1 + noise)",
+                  "b": "nuisance (shares nu with a; independent of the label, also given a)"},
+        "p": {"a": 1.0, "b": 0.0},
+        "relevant_blocks": ["a"],
+        "irrelevant_modalities": ["b"],
+        "expected_share": {"a": 1.0},
+        "expected_share_note": "only a carries the label (b is independent of it, also given a): "
+        "b and a*b should get ~0 of the contribution and Shapley shares, and the a*b block's "
+        "contribution should not correlate with the label",
+        "label_function": "s**2 - 1",
+        "oracle": oracle,
+        "measured": measured,
+        "weights": {"alpha": alpha.tolist(), "gamma": gamma.tolist(), "c_a": c_a.tolist(),
+                    "delta": delta.tolist(), "c_b": c_b.tolist()},
+    }
+    params = {
+        "design": "nuisance",
+        "n": int(n),
+        "dim_a": int(dim_a),
+        "dim_b": int(dim_b),
+        "nuisance": float(nuisance),
+        "b_noise": float(b_noise),
+        "label_noise": float(label_noise),
+        "seed": int(seed),
+        "split_fractions": [float(f_) for f_ in split_fractions],
+    }
+    arrays = {"a": a.astype(np.float32), "b": b.astype(np.float32)}
+    width = max(6, len(str(n - 1)))
+    ids = np.array([f"s{i:0{width}d}" for i in range(n)])
+    ds = SyntheticDataset(arrays, label, split, ids, truth, params, {})
+    counts = ds.counts()
+    if counts["train"] == 0 or counts["test"] == 0:
+        raise MWeightError(f"n={n}: too few samples for split_fractions {list(split_fractions)} ({counts})")
+    return ds
+
 
 def make_dataset(design: str, **kwargs: Any) -> SyntheticDataset:
     """Dispatch by design name: ``additive``, ``xor``, ``parity`` (= xor with order 3),
-    ``inflation``; ``kwargs`` go to the generator."""
+    ``inflation``, ``nuisance``; ``kwargs`` go to the generator."""
     if design == "additive":
         return make_additive(**kwargs)
     if design == "xor":
@@ -430,6 +573,8 @@ def make_dataset(design: str, **kwargs: Any) -> SyntheticDataset:
         return make_xor(**kwargs)
     if design == "inflation":
         return make_inflation(**kwargs)
+    if design == "nuisance":
+        return make_nuisance(**kwargs)
     raise MWeightError(f"design: expected one of {', '.join(DESIGNS)}, got {design!r}")
 
 
@@ -460,7 +605,8 @@ def write_dataset(ds: SyntheticDataset, path: str | os.PathLike) -> Path:
     path = Path(path)
     meta = ds.meta()
     payload: dict[str, np.ndarray] = {
-        "label": np.asarray(ds.label, dtype=np.int64),
+        # class labels as int64; the nuisance design's regression target stays float32
+        "label": np.asarray(ds.label, dtype=np.int64 if np.issubdtype(ds.label.dtype, np.integer) else np.float32),
         "split": np.asarray(ds.split, dtype=str),
         "id": np.asarray(ds.id, dtype=str),
     }
@@ -521,6 +667,10 @@ def _check_common(n: int, length: int, motif_length: int, split_fractions: Seque
         # Shorter motifs occur by chance in most random sequences of length 100,
         # so no background could be kept motif-free.
         raise MWeightError(f"motif_length: expected >= 3, got {motif_length}")
+    _check_fractions(split_fractions)
+
+
+def _check_fractions(split_fractions: Sequence[float]) -> None:
     fr = _as_list(split_fractions, "split_fractions")
     if len(fr) != 3:
         raise MWeightError(f"split_fractions: expected 3 values (train, valid, test), got {fr!r}")
@@ -637,6 +787,20 @@ def _stratified_split(
         split[idx[bounds[0] : bounds[1]]] = "valid"
         split[idx[bounds[1] :]] = "test"
     return split
+
+
+def _quantile_stratified_split(
+    label: np.ndarray, fractions: Sequence[float], rng: np.random.Generator, bins: int = 10
+) -> np.ndarray:
+    """:func:`_stratified_split` for a continuous label: strata are label deciles (ranks)."""
+    ranks = np.argsort(np.argsort(label, kind="stable"), kind="stable")
+    return _stratified_split(ranks * bins // label.shape[0], fractions, rng)
+
+
+def _skewness(x: np.ndarray) -> np.ndarray:
+    """Sample skewness per column of x (N, d)."""
+    c = x - x.mean(0)
+    return (c**3).mean(0) / np.maximum((c**2).mean(0), 1e-300) ** 1.5
 
 
 def _finish(

@@ -100,3 +100,22 @@ def test_out_must_be_npz_and_help(tmp_path):
     assert h.returncode == 0
     for word in ("additive", "xor", "parity", "inflation", "--p", "--seed", "--out", "truth.json"):
         assert word in h.stdout
+
+
+def test_tabular_nuisance_cli_equals_library(tmp_path):
+    from mweight.synthetic import make_nuisance
+
+    out = tmp_path / "nu.npz"
+    r = run("tabular", "--design", "nuisance", "--n", "800", "--seed", "2", "--nuisance", "2",
+            "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert "a 8 features, b 8 features" in r.stdout and "nu.truth.json" in r.stdout
+    arrays = load(out)
+    assert_matches(arrays, make_nuisance(n=800, seed=2, nuisance=2.0))
+    assert arrays["label"].dtype == np.float32 and arrays["a"].dtype == np.float32
+    meta = json.loads(str(arrays["meta_json"]))
+    assert meta["ground_truth"]["irrelevant_modalities"] == ["b"] and meta["params"]["nuisance"] == 2.0
+    bad = run("tabular", "--dim-a", "7", "--out", str(tmp_path / "bad.npz"))
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines() == [
+        "mweight: error: dim_a: expected an even number (ReLU pairs), got 7"]
+    assert not (tmp_path / "bad.npz").exists()

@@ -309,3 +309,119 @@ def test_bad_parameters_raise_one_line_errors(design, kwargs):
     with pytest.raises(MWeightError) as exc:
         make_dataset(design, **{"n": 50, **kwargs})
     assert "\n" not in str(exc.value)
+
+
+# --------------------------------------------------------------------------- correlated nuisance (tabular)
+
+
+@pytest.fixture(scope="module")
+def nuisance():
+    return synthetic.make_nuisance(n=6000, seed=4)
+
+
+def _recover_latents(ds):
+    """(s, nu) from a alone, with the weights in the ground truth: relu(x) - relu(-x) = x."""
+    w, nuis = ds.ground_truth["weights"], ds.params["nuisance"]
+    a = ds.arrays["a"].astype(np.float64)
+    x = a[:, 0::2] - a[:, 1::2] - np.asarray(w["c_a"])
+    mix = np.c_[w["alpha"], nuis * np.asarray(w["gamma"])]  # (k, 2)
+    s_nu = np.linalg.lstsq(mix, x.T, rcond=None)[0]
+    return s_nu[0], s_nu[1]
+
+
+def _corr(x, y):
+    return float(np.corrcoef(x, y)[0, 1])
+
+
+def test_nuisance_arrays_format_and_determinism(nuisance):
+    ds = nuisance
+    assert ds.modalities == ["a", "b"]
+    assert ds.arrays["a"].shape == (6000, 8) and ds.arrays["b"].shape == (6000, 8)
+    assert all(v.dtype == np.float32 for v in ds.arrays.values())
+    assert ds.label.dtype == np.float32 and np.isfinite(ds.label).all()
+    assert ds.counts() == {"train": 3600, "valid": 1200, "test": 1200}
+    # stratified by label decile: every split has about the same label distribution
+    for s in ("valid", "test"):
+        assert abs(np.median(ds.label[ds.split == s]) - np.median(ds.label)) < 0.1
+    gt = ds.ground_truth
+    assert gt["relevant_blocks"] == ["a"] and gt["irrelevant_modalities"] == ["b"]
+    assert gt["expected_share"] == {"a": 1.0} and gt["task"] == "regression"
+    again = synthetic.make_dataset("nuisance", **{k: v for k, v in ds.params.items() if k != "design"})
+    for m in ds.modalities:
+        np.testing.assert_array_equal(again.arrays[m], ds.arrays[m])
+    np.testing.assert_array_equal(again.label, ds.label)
+    np.testing.assert_array_equal(again.split, ds.split)
+    other = synthetic.make_nuisance(n=6000, seed=5)
+    assert not np.array_equal(other.arrays["b"], ds.arrays["b"])
+
+
+def test_nuisance_features_are_skewed_and_b_is_correlated_with_a(nuisance):
+    ds = nuisance
+    a, b = ds.arrays["a"].astype(float), ds.arrays["b"].astype(float)
+    for arr in (a, b):
+        c = arr - arr.mean(0)
+        skew = (c**3).mean(0) / (c**2).mean(0) ** 1.5
+        assert (skew > 0.5).all(), skew  # ReLU: right-skewed, not Gaussian
+        assert ((arr == 0).mean(0) > 0.1).all() and (arr >= 0).all()
+    corr_ab = np.corrcoef(np.hstack([a, b]).T)[:8, 8:]
+    assert np.abs(corr_ab).max() > 0.6  # b shares the nuisance latent with a
+    assert ds.ground_truth["measured"]["max_abs_corr_a_b"] == pytest.approx(np.abs(corr_ab).max(), abs=1e-6)
+
+
+def test_nuisance_b_is_independent_of_the_label_also_given_a(nuisance):
+    ds = nuisance
+    b, y = ds.arrays["b"].astype(float), ds.label.astype(float)
+    bound = 4.5 / np.sqrt(ds.n_samples)  # 4.5 standard errors of a zero correlation
+    for j in range(b.shape[1]):
+        # linear and the simplest nonlinear dependences (on y and on |y - median|)
+        assert abs(_corr(b[:, j], y)) < bound
+        assert abs(_corr(b[:, j], np.abs(y - np.median(y)))) < bound
+        # the label's mean does not move across b's quintiles
+        q = np.quantile(b[:, j], [0.2, 0.4, 0.6, 0.8])
+        means = [y[np.digitize(b[:, j], q) == k].mean() for k in range(5) if (np.digitize(b[:, j], q) == k).sum() > 100]
+        assert np.ptp(means) < 0.2, means
+    # a determines s exactly, so once a is known b tells nothing more: the residual of the
+    # Bayes predictor s**2 - 1 is the label noise, uncorrelated with every b feature
+    s, nu = _recover_latents(ds)
+    resid = y - (s**2 - 1)
+    assert resid.std() == pytest.approx(ds.params["label_noise"], rel=0.05)
+    assert max(abs(_corr(resid, b[:, j])) for j in range(b.shape[1])) < bound
+    # ... while b does see the nuisance latent that a mixes in
+    assert max(abs(_corr(nu, b[:, j])) for j in range(b.shape[1])) > 0.6
+
+
+def test_nuisance_effect_of_a_is_nonlinear(nuisance):
+    ds = nuisance
+    a, y = ds.arrays["a"].astype(float), ds.label.astype(float)
+    s, _ = _recover_latents(ds)
+    assert abs(_corr(s, y)) < 0.06  # not monotone: the signal itself is uncorrelated with y
+    x = np.c_[np.ones(len(y)), a]
+    resid = y - x @ np.linalg.lstsq(x, y, rcond=None)[0]
+    linear_r2 = 1 - resid.var() / y.var()
+    oracle = ds.ground_truth["oracle"]
+    # a linear read-out of a's ReLU features falls well short of the Bayes predictor
+    assert linear_r2 < 0.85 and oracle["test_corr"] ** 2 > 0.95, (linear_r2, oracle)
+    test = ds.split == "test"
+    assert oracle["test_mae"] == pytest.approx(np.mean(np.abs(y[test] - (s[test] ** 2 - 1))), abs=1e-4)
+
+
+def test_nuisance_writes_a_regression_dataset(tmp_path, nuisance):
+    from mweight.data import load_dataset
+
+    path = tmp_path / "nu.npz"
+    tpath = write_dataset(nuisance, path)
+    ds = load_dataset(path)
+    assert ds.task == "regression" and ds.names == ["a", "b"]
+    np.testing.assert_array_equal(ds.modalities["b"], nuisance.arrays["b"])
+    np.testing.assert_array_equal(ds.label, nuisance.label)
+    meta = json.loads(tpath.read_text())
+    assert meta == ds.meta and meta["design"] == "nuisance"
+    assert set(meta["label_counts"]["test"]) == {"mean", "std"}
+
+
+@pytest.mark.parametrize("kwargs", [{"dim_a": 5}, {"dim_a": 2}, {"dim_b": 0}, {"nuisance": 0.0},
+                                    {"label_noise": -1.0}, {"n": 5}, {"split_fractions": (0.5, 0.5, 0.5)}])
+def test_nuisance_bad_parameters(kwargs):
+    with pytest.raises(MWeightError) as exc:
+        synthetic.make_nuisance(**{"n": 100, **kwargs})
+    assert "\n" not in str(exc.value)

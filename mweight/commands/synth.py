@@ -1,4 +1,4 @@
-"""``mweight synth dna``: write a seeded synthetic DNA-sequence dataset (.npz + .truth.json).
+"""``mweight synth dna`` / ``mweight synth tabular``: write a seeded synthetic dataset (.npz + .truth.json).
 
 The generators live in :mod:`mweight.synthetic`; this module only parses arguments.
 """
@@ -32,6 +32,22 @@ examples:
   mweight synth dna --design inflation --p 0.8 --no-constant --out data/inflation.npz
 """
 
+TABULAR_EPILOG = """\
+designs:
+  nuisance   correlated nuisance (issue 10). Latents s (signal), nu (nuisance), independent N(0, 1).
+             a: ReLU pairs (relu(x_k), relu(-x_k)) of x_k = alpha_k s + W gamma_k nu + c_k (skewed,
+             correlated; s and nu are exact functions of a). b: relu(delta_j nu + noise + c_j), so b is
+             correlated with a but independent of the label. Label (regression): y = s^2 - 1 + noise,
+             nonlinear in a. Only a is relevant; b and a*b should get no attribution.
+
+Modalities are named a and b; features are float32 (N, d). The ground truth (relevant blocks,
+oracle test MAE / corr, measured correlations and skewness, the weights) is written to meta_json
+and to <out without .npz>.truth.json. Same arguments and seed = same file.
+
+example:
+  mweight synth tabular --design nuisance --n 6000 --seed 0 --out data/nuisance.npz
+"""
+
 
 def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(
@@ -57,6 +73,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     dna.add_argument("--n", type=int, metavar="N",
                      help="number of samples (default: 20000 for xor/parity, 4000 otherwise)")
     dna.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    dna.add_argument("--overwrite", action="store_true", help="replace --out (and its .truth.json) if they exist")
     dna.add_argument("--length", type=int, default=100, help="sequence length (default 100)")
     dna.add_argument("--motif-length", type=int, metavar="K",
                      help="motif length (default 7, or the length of --motifs)")
@@ -70,7 +87,51 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     dna.add_argument("--no-irrelevant", action="store_true", help="inflation: leave out the irrelevant random modality")
     dna.add_argument("--no-constant", action="store_true", help="inflation: leave out the constant modality")
     dna.set_defaults(func=run)
+
+    tab = kinds.add_parser(
+        "tabular",
+        help="tabular ReLU features with a known ground truth (design: nuisance)",
+        description="Write a synthetic tabular dataset in the mweight .npz format ((N, d) float32 "
+        "features per modality, label, split, id, meta_json).",
+        epilog=TABULAR_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tab.add_argument("--design", choices=("nuisance",), default="nuisance",
+                     help="which ground truth to build (default: nuisance)")
+    tab.add_argument("--out", required=True, metavar="FILE.npz",
+                     help="output dataset; FILE.truth.json is written next to it")
+    tab.add_argument("--n", type=int, default=6000, metavar="N", help="number of samples (default 6000)")
+    tab.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tab.add_argument("--dim-a", type=int, default=8, metavar="D", help="features of a (even; default 8)")
+    tab.add_argument("--dim-b", type=int, default=8, metavar="D", help="features of b (default 8)")
+    tab.add_argument("--nuisance", type=float, default=1.5, metavar="W",
+                     help="weight of the nuisance latent in a, relative to the signal (default 1.5)")
+    tab.add_argument("--b-noise", type=float, default=0.5, metavar="S", help="b's own noise sd (default 0.5)")
+    tab.add_argument("--label-noise", type=float, default=0.25, metavar="S", help="label noise sd (default 0.25)")
+    tab.add_argument("--split", default="0.6,0.2,0.2", metavar="TRAIN,VALID,TEST",
+                     help="split fractions, stratified by label decile (default 0.6,0.2,0.2)")
+    tab.set_defaults(func=run_tabular)
     return parser
+
+
+def run_tabular(args: argparse.Namespace) -> int:
+    from .. import synthetic
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise MWeightError(f"--out {out}: expected a file name ending in .npz")
+    ds = synthetic.make_nuisance(n=args.n, seed=args.seed, dim_a=args.dim_a, dim_b=args.dim_b,
+                                 nuisance=args.nuisance, b_noise=args.b_noise, label_noise=args.label_noise,
+                                 split_fractions=_floats(args.split, "--split"))
+    truth = synthetic.write_dataset(ds, out)
+    gt = ds.ground_truth
+    counts = ", ".join(f"{k} {v}" for k, v in ds.counts().items())
+    print(f"wrote {out} ({ds.n_samples} samples: {counts}; modalities "
+          + ", ".join(f"{m} {a.shape[1]} features" for m, a in ds.arrays.items()) + ")")
+    print(f"design {gt['design']}: relevant blocks {', '.join(gt['relevant_blocks'])}; nuisance "
+          f"{', '.join(gt['irrelevant_modalities'])} (max |corr| with a {gt['measured']['max_abs_corr_a_b']:.2f}, "
+          f"with the label {gt['measured']['max_abs_corr_b_label']:.3f}); ground truth in {truth}")
+    return 0
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -89,10 +150,14 @@ def _not_for(args: argparse.Namespace, flags: dict[str, object], design: str) ->
 def run(args: argparse.Namespace) -> int:
     from .. import synthetic
 
+    from ..fileio import check_output_file
+
     design = args.design
     out = Path(args.out)
     if out.suffix != ".npz":
         raise MWeightError(f"--out {out}: expected a file name ending in .npz")
+    check_output_file(out, "--out", overwrite=args.overwrite)  # before any work
+    check_output_file(synthetic.truth_path(out), "--out (its ground truth file)", overwrite=args.overwrite)
     kwargs: dict = {
         "n": args.n if args.n is not None else DEFAULT_N[design],
         "seed": args.seed,
