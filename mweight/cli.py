@@ -82,6 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     except MWeightError as exc:
         print(f"mweight: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # the file system refused (permissions, disk full, ...): one line, no traceback
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        print(f"mweight: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("mweight: interrupted; the last complete checkpoint is kept (use --resume)", file=sys.stderr)
         return 130

@@ -112,8 +112,23 @@ def _check_writable_folder(path: Path, flag: str) -> None:
     base = _nearest_existing(path.parent if path.parent != path else path)
     if not base.is_dir():
         raise ConfigError(f"{flag} {path}: {base} is a file, not a folder; expected a path in a writable folder")
-    if not os.access(base, os.W_OK | os.X_OK):
+    if not _can_create_in(base):
         raise ConfigError(f"{flag} {path}: folder {base} is not writable (permission denied or read-only)")
+
+
+def _can_create_in(folder: Path) -> bool:
+    """Can a file be created in ``folder``? os.access is not enough (root, sysfs, some mounts):
+    create and remove a probe file."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".mweight-write-test-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return True
 
 
 def check_output_file(path: str | os.PathLike, flag: str = "--out", overwrite: bool = False,
@@ -148,7 +163,7 @@ def check_output_dir(path: str | os.PathLike, flag: str = "--out") -> Path:
     if path.exists() and not path.is_dir():
         raise ConfigError(f"{flag} {path}: is a file; expected a folder")
     if path.is_dir():
-        if not os.access(path, os.W_OK | os.X_OK):
+        if not _can_create_in(path):
             raise ConfigError(f"{flag} {path}: folder is not writable (permission denied or read-only)")
         return path
     _check_writable_folder(path, flag)

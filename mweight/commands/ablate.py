@@ -27,15 +27,23 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the permutations (default 0)")
     p.add_argument("--metric", action="append", metavar="NAME",
                    help="metric(s) to report (default: mae, acc2_non0, corr; classification: acc, f1)")
-    p.add_argument("--json", metavar="OUT.json", help="where to write the results (default RUN_DIR/ablation.json)")
+    p.add_argument("--json", metavar="OUT.json",
+                   help="where to write the results (default RUN_DIR/ablation.json, replaced on every run)")
+    p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from pathlib import Path
 
+    from ..errors import MWeightError
+    from ..fileio import check_output_file, write_json
+
+    if args.json:  # before any work; the default RUN_DIR/ablation.json is this command's own file
+        check_output_file(args.json, "--json", overwrite=args.overwrite)
+    if args.repeats < 1:
+        raise MWeightError(f"--repeats {args.repeats}: expected an integer >= 1")
     from ..analysis import ablate_run, format_ablation, open_run, run_dirs
-    from ..fileio import write_json
 
     root = Path(args.run_dir)
     dirs = run_dirs(root)

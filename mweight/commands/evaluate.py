@@ -22,14 +22,18 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("--data", metavar="FILE.npz", help="dataset to evaluate on (default: the run's own)")
     p.add_argument("--split-key", metavar="KEY", help="split column of --data (default: the run's)")
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     import numpy as np
 
+    from ..fileio import check_output_file, write_json
+
+    if args.json:  # before any work: never replace a file this command did not write
+        check_output_file(args.json, "--json", overwrite=args.overwrite)
     from ..analysis import evaluate_run, metrics_table, open_run, run_dirs
-    from ..fileio import write_json
 
     dirs = run_dirs(args.run_dir)
     results = []

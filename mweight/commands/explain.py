@@ -23,13 +23,17 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("--data", metavar="FILE.npz", help="take the segment from this dataset (default: the run's predictions)")
     p.add_argument("--transcripts", metavar="CSV", help="id,transcript CSV (default: the dataset's 'transcript' column)")
     p.add_argument("--json", metavar="OUT.json", help="also write the explanation as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
+    from ..fileio import check_output_file, write_json
+
+    if args.json:  # before any work
+        check_output_file(args.json, "--json", overwrite=args.overwrite)
     from ..analysis import (dataset_transcripts, explain_segment, format_explanation, global_relevance,
                             load_inputs, open_run, predict, read_transcripts)
-    from ..fileio import write_json
 
     lr = open_run(args.run_dir)
     transcripts = read_transcripts(args.transcripts) if args.transcripts else None

@@ -21,6 +21,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="one run directory (a seed_<s>/ of a multi-seed run)")
     p.add_argument("--data", metavar="FILE.npz", help="dataset to predict (default: the run's own)")
     p.add_argument("--out", metavar="PRED.csv", required=True, help="CSV to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.add_argument("--split-key", metavar="KEY", help="split column of --data (default: the run's)")
     p.add_argument("--split", metavar="NAME", help="only rows of this split (train/valid/test)")
     p.add_argument("--ids", metavar="ID1,ID2,...", help="only these ids (in this order)")
@@ -29,9 +30,11 @@ def add_parser(sub, name: str, help_text: str) -> None:
 
 
 def run(args) -> int:
-    from ..analysis import load_inputs, open_run, predict, read_ids_file, run_dataset, select_ids
     from ..errors import MWeightError
-    from ..fileio import atomic_path
+    from ..fileio import atomic_path, check_output_file
+
+    check_output_file(args.out, "--out", overwrite=args.overwrite)  # before any work
+    from ..analysis import load_inputs, open_run, predict, read_ids_file, run_dataset, select_ids
 
     lr = open_run(args.run_dir)
     ds = load_inputs(args.data, lr, args.split_key) if args.data else run_dataset(lr)

@@ -68,6 +68,9 @@ def run(args) -> int:
                         ("--out SWEEP_DIR", args.out)):
         if not value:
             raise MWeightError(f"{flag} is required")
+    from ..fileio import check_output_dir
+
+    check_output_dir(args.out, "--out")
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise MWeightError(f"--max-concurrent {args.max_concurrent}: expected an integer >= 1")
     result = run_sweep(data=args.data, space=args.space, out=args.out, preset=args.preset, config_file=args.config,
