@@ -102,6 +102,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
                      help="output dataset; FILE.truth.json is written next to it")
     tab.add_argument("--n", type=int, default=6000, metavar="N", help="number of samples (default 6000)")
     tab.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    tab.add_argument("--overwrite", action="store_true", help="replace --out (and its .truth.json) if they exist")
     tab.add_argument("--dim-a", type=int, default=8, metavar="D", help="features of a (even; default 8)")
     tab.add_argument("--dim-b", type=int, default=8, metavar="D", help="features of b (default 8)")
     tab.add_argument("--nuisance", type=float, default=1.5, metavar="W",
@@ -120,6 +121,7 @@ def run_tabular(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.suffix != ".npz":
         raise MWeightError(f"--out {out}: expected a file name ending in .npz")
+    _check_outputs(out, args.overwrite)
     ds = synthetic.make_nuisance(n=args.n, seed=args.seed, dim_a=args.dim_a, dim_b=args.dim_b,
                                  nuisance=args.nuisance, b_noise=args.b_noise, label_noise=args.label_noise,
                                  split_fractions=_floats(args.split, "--split"))
@@ -132,6 +134,15 @@ def run_tabular(args: argparse.Namespace) -> int:
           f"{', '.join(gt['irrelevant_modalities'])} (max |corr| with a {gt['measured']['max_abs_corr_a_b']:.2f}, "
           f"with the label {gt['measured']['max_abs_corr_b_label']:.3f}); ground truth in {truth}")
     return 0
+
+
+def _check_outputs(out: Path, overwrite: bool) -> None:
+    """Before any work: the dataset and its ground-truth file are never replaced without --overwrite."""
+    from ..fileio import check_output_file
+    from ..synthetic import truth_path
+
+    check_output_file(out, "--out", overwrite=overwrite)
+    check_output_file(truth_path(out), "--out (its ground-truth file)", overwrite=overwrite)
 
 
 def _floats(text: str, what: str) -> list[float]:
@@ -150,14 +161,11 @@ def _not_for(args: argparse.Namespace, flags: dict[str, object], design: str) ->
 def run(args: argparse.Namespace) -> int:
     from .. import synthetic
 
-    from ..fileio import check_output_file
-
     design = args.design
     out = Path(args.out)
     if out.suffix != ".npz":
         raise MWeightError(f"--out {out}: expected a file name ending in .npz")
-    check_output_file(out, "--out", overwrite=args.overwrite)  # before any work
-    check_output_file(synthetic.truth_path(out), "--out (its ground truth file)", overwrite=args.overwrite)
+    _check_outputs(out, args.overwrite)
     kwargs: dict = {
         "n": args.n if args.n is not None else DEFAULT_N[design],
         "seed": args.seed,
