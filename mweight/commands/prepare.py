@@ -1,4 +1,4 @@
-"""``mweight prepare mosi``: turn MOSI in any common format into a mweight dataset (.npz).
+"""``mweight prepare mosi | mosei | sims | sdk``: turn a dataset into a mweight dataset (.npz).
 
 All logic lives in :mod:`mweight.prepare`; this module only parses arguments.
 """
@@ -39,6 +39,49 @@ examples:
   mweight prepare mosi --features text=t.npz --features audio=a.csv --labels labels.csv --out my.npz
 """
 
+EPILOG_MOSEI = """\
+sources (exactly one):
+  --csd-dir DIR     the CMU-SDK CMU-MOSEI .csd files. Standard names are recognised:
+                    *TimestampedWords* (words), *WordVectors*/GloVe (text), COVAREP (audio),
+                    FACET 4.2 (video; OpenFace 2 with --video-csd), CMU_MOSEI_Labels ("All Labels":
+                    sentiment, happy, sad, anger, surprise, disgust, fear)
+  --mmsa PKL        MMSA's MOSEI aligned_50.pkl / unaligned_50.pkl (split from the pickle)
+
+label = sentiment in [-3, 3]; the six emotions (0..3) become label_happy, label_sad, ...
+Splits are the standard CMU-MOSEI folds (2249 / 300 / 678 videos, built in). Labelled videos
+missing from a feature file are dropped (one line says how many). Files are read one video at
+a time, so memory is the output plus the largest video. Alignment as for `prepare mosi`.
+
+examples:
+  mweight prepare mosei --csd-dir ~/data/mosei_csd --out data/mosei_words.npz
+  mweight prepare mosei --csd-dir ~/data/mosei_csd --video-csd ~/data/mosei_csd/CMU_MOSEI_VisualOpenFace2.csd --out d.npz
+  mweight prepare mosei --csd-dir ~/data/mosei_csd --level segment --out data/mosei_seg.npz
+  mweight prepare mosei --mmsa ~/MMSA/MOSEI/Processed/unaligned_50.pkl --out data/mosei_mmsa.npz
+"""
+
+EPILOG_SIMS = """\
+The pickle's train/valid/test keys give the split; regression_labels (in [-1, 1]) is `label`,
+and the human unimodal labels regression_labels_T / _A / _V are kept as label_text,
+label_audio, label_video. Sequences keep their own lengths (<m>_lengths; text 39, audio 400,
+vision 55 steps in unaligned_39.pkl). Read with a restricted unpickler (arrays and containers only).
+
+examples:
+  mweight prepare sims --mmsa ~/MMSA/SIMS/Processed/unaligned_39.pkl --out data/sims.npz
+  mweight prepare sims --mmsa ~/MMSA/SIMSv2/Processed/unaligned.pkl --out data/sims2.npz
+"""
+
+EPILOG_SDK = """\
+--recipe maps roles to files: labels (required), words and/or text (word vectors; the reference
+for --level word), audio, video, or any other modality name. --folds gives the split by video id.
+The labels file may have several columns: the first is `label`, the others label_<name>
+(--label-names) or label_col<k>. Labels only need to be finite.
+
+examples:
+  mweight prepare sdk --recipe text=glove.csd,audio=covarep.csd,video=facet.csd,labels=labels.csd \\
+      --folds folds.json --label-names sentiment --out data/pom.npz
+  mweight prepare sdk --recipe recipe.yaml --folds folds.json --level segment --out data/mine.npz
+"""
+
 
 def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser:
     parser = subparsers.add_parser(name, help=help_text, description="Prepare a dataset in the mweight .npz format.")
@@ -47,11 +90,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     p = datasets.add_parser("mosi", help="CMU-MOSI from .csd, MMSA/MulT pickles, bc-LSTM or your own features",
                             description="Turn CMU-MOSI in any common format into one mweight dataset (.npz).",
                             epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_argument_group("sources")
-    src.add_argument("--csd-dir", metavar="DIR", help="folder of CMU-SDK .csd files")
-    src.add_argument("--recipe", metavar="MAP", help="ROLE=FILE,... or a YAML/JSON file (roles: labels, words, text, audio, video)")
-    for role in ("labels", "words", "text", "audio", "video"):
-        src.add_argument(f"--{role}-csd", metavar="FILE", help=f"the .csd file for {role}")
+    src = _csd_sources(p)
     src.add_argument("--mmsa", metavar="PKL", help="MMSA aligned_50.pkl / unaligned_50.pkl")
     src.add_argument("--mult", metavar="PKL", help="MulT / MultiBench mosi_data.pkl")
     src.add_argument("--bclstm", metavar="DIR", help="bc-LSTM utterance features folder")
@@ -60,6 +99,56 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     src.add_argument("--labels", metavar="CSV", help="labels CSV (OpinionLevelSentiment.csv or segment_id,label[,start,end])")
     src.add_argument("--transcripts", metavar="CSV", help="transcripts CSV (transcripts.csv or segment_id,text) -> transcript column")
     src.add_argument("--download", action="store_true", help="download the standard .csd files into --csd-dir via the CMU SDK")
+    _csd_options(p)
+    p.set_defaults(func=run_mosi)
+
+    p = _dataset_parser(datasets, "mosei", "CMU-MOSEI from .csd files (sentiment + six emotions) or the MMSA pickle",
+                        "CMU-MOSEI (CMU-SDK .csd files or MMSA's pickle)", EPILOG_MOSEI)
+    src = _csd_sources(p)
+    src.add_argument("--mmsa", metavar="PKL", help="MMSA MOSEI aligned_50.pkl / unaligned_50.pkl (split from the pickle)")
+    src.add_argument("--transcripts", metavar="CSV", help="transcripts CSV (segment_id,text) -> transcript column")
+    _csd_options(p)
+    p.set_defaults(func=run_mosei)
+
+    p = _dataset_parser(datasets, "sims", "CH-SIMS / SIMS v2 from MMSA pickles, with the unimodal labels",
+                        "an MMSA CH-SIMS or SIMS v2 pickle", EPILOG_SIMS)
+    p.add_argument("--mmsa", metavar="PKL", required=True, help="MMSA unaligned_39.pkl (CH-SIMS) or SIMS v2 unaligned.pkl")
+    p.add_argument("--out", required=True, metavar="FILE.npz", help="the dataset file to write")
+    p.set_defaults(func=run_sims)
+
+    p = _dataset_parser(datasets, "sdk", "any CMU-SDK dataset (.csd files) with a recipe and a folds file",
+                        "any CMU-SDK .csd dataset (POM, YouTube, ICT-MMMO, your own)", EPILOG_SDK)
+    src = _csd_sources(p, any_modality=True)
+    src.add_argument("--transcripts", metavar="CSV", help="transcripts CSV (segment_id,text) -> transcript column")
+    src.add_argument("--folds", metavar="JSON", required=True,
+                     help='{"train": [video ids], "valid": [...], "test": [...]} (valid optional)')
+    src.add_argument("--label-names", metavar="A,B,...",
+                     help="names of the labels .csd columns: the first is `label`, the others become label_<name>")
+    src.add_argument("--name", metavar="TEXT", help="dataset name recorded in meta_json")
+    _csd_options(p)
+    p.set_defaults(func=run_sdk)
+    return parser
+
+
+def _dataset_parser(datasets, name: str, help_text: str, what: str, epilog: str) -> argparse.ArgumentParser:
+    return datasets.add_parser(name, help=help_text, description=f"Turn {what} into one mweight dataset (.npz).",
+                               epilog=epilog, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _csd_sources(p: argparse.ArgumentParser, any_modality: bool = False):
+    """The .csd source options shared by mosi, mosei and sdk; returns the group."""
+    src = p.add_argument_group("sources")
+    if not any_modality:
+        src.add_argument("--csd-dir", metavar="DIR", help="folder of CMU-SDK .csd files (standard names recognised)")
+    roles = "labels, words, text, audio, video" + (", or any modality name (e.g. pose=pose.csd)" if any_modality else "")
+    src.add_argument("--recipe", metavar="MAP", required=any_modality, help=f"ROLE=FILE,... or a YAML/JSON file (roles: {roles})")
+    for role in ("labels", "words", "text", "audio", "video"):
+        src.add_argument(f"--{role}-csd", metavar="FILE", help=f"the .csd file for {role}")
+    return src
+
+
+def _csd_options(p: argparse.ArgumentParser) -> None:
+    """Alignment options shared by every .csd command, and --out."""
     opt = p.add_argument_group("options")
     opt.add_argument("--level", choices=["word", "segment"], default="word", help="word-aligned sequences or one vector per segment")
     opt.add_argument("--seq-len", type=int, default=50, help="words kept per segment at word level (default 50)")
@@ -71,8 +160,6 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     opt.add_argument("--missing", choices=["error", "zeros", "drop"], default="error",
                      help="a labelled segment with no frames/words: stop (default), zero-fill or drop it")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="the dataset file to write")
-    p.set_defaults(func=run_mosi)
-    return parser
 
 
 def _no_dataset(parser: argparse.ArgumentParser) -> int:
@@ -82,10 +169,9 @@ def _no_dataset(parser: argparse.ArgumentParser) -> int:
 
 def run_mosi(args: argparse.Namespace) -> int:
     from ..prepare import mosi
-    from ..prepare.align import EPSILON
 
     sources = [s for s in ("csd_dir", "mmsa", "mult", "bclstm") if getattr(args, s)]
-    explicit = {r: getattr(args, f"{r}_csd") for r in ("labels", "words", "text", "audio", "video") if getattr(args, f"{r}_csd")}
+    explicit = _explicit_csd(args)
     if args.features:
         sources.append("features")
     if (explicit or args.recipe) and "csd_dir" not in sources:
@@ -93,11 +179,8 @@ def run_mosi(args: argparse.Namespace) -> int:
     if len(sources) != 1:
         raise MWeightError(f"prepare mosi: {len(sources)} sources given ({', '.join(sources) or 'none'}); expected exactly one of "
                            "--csd-dir (or --recipe/--<role>-csd), --mmsa, --mult, --bclstm, --features")
-    out = Path(args.out)
-    if out.suffix != ".npz":
-        raise MWeightError(f"{out}: --out must end in .npz (the mweight dataset format)")
-    epsilon = EPSILON if args.epsilon is None else args.epsilon
-    options = {"level": args.level, "seq_len": args.seq_len, "keep_sp": args.keep_sp, "epsilon": epsilon, "missing": args.missing}
+    out = _out(args)
+    options = _options(args)
     source = sources[0]
     if args.download:
         if source != "csd_dir":
@@ -106,11 +189,7 @@ def run_mosi(args: argparse.Namespace) -> int:
 
         download_mosi(args.csd_dir)
     if source in ("csd_dir", "csd_files"):
-        files = mosi.parse_recipe(args.recipe, Path(args.csd_dir) if args.csd_dir else None)
-        files.update({k: Path(v) for k, v in explicit.items()})
-        meta = mosi.prepare_csd(out, csd_dir=args.csd_dir, files=files, labels_csv=args.labels,
-                                transcripts_csv=args.transcripts, level=args.level, seq_len=args.seq_len,
-                                keep_sp=args.keep_sp, epsilon=epsilon, missing=args.missing)
+        meta = _prepare_csd(args, out, mosi.MOSI, labels_csv=args.labels)
     elif source in ("mmsa", "mult"):
         meta = mosi.prepare_pickle(out, getattr(args, source), source, options)
     elif source == "bclstm":
@@ -123,7 +202,80 @@ def run_mosi(args: argparse.Namespace) -> int:
             mod, f = item.split("=", 1)
             specs[mod.strip()] = f.strip()
         meta = mosi.prepare_features(out, specs, args.labels, args.transcripts, args.missing, options)
+    return _report(meta, out)
+
+
+def _out(args: argparse.Namespace) -> Path:
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise MWeightError(f"{out}: --out must end in .npz (the mweight dataset format)")
+    return out
+
+
+def _options(args: argparse.Namespace) -> dict:
+    from ..prepare.align import EPSILON
+
+    args.epsilon = EPSILON if args.epsilon is None else args.epsilon
+    return {"level": args.level, "seq_len": args.seq_len, "keep_sp": args.keep_sp, "epsilon": args.epsilon,
+            "missing": args.missing}
+
+
+def _explicit_csd(args: argparse.Namespace) -> dict[str, str]:
+    return {r: getattr(args, f"{r}_csd") for r in ("labels", "words", "text", "audio", "video") if getattr(args, f"{r}_csd")}
+
+
+def _prepare_csd(args: argparse.Namespace, out: Path, spec, labels_csv=None, any_modality: bool = False) -> dict:
+    """The .csd path of every command: --csd-dir, then --recipe, then --<role>-csd (later wins)."""
+    from ..prepare import pipeline
+
+    csd_dir = getattr(args, "csd_dir", None)
+    files = pipeline.parse_recipe(args.recipe, Path(csd_dir) if csd_dir else None, any_modality=any_modality)
+    files.update({k: Path(v) for k, v in _explicit_csd(args).items()})
+    return pipeline.prepare_csd(out, spec, csd_dir=csd_dir, files=files, labels_csv=labels_csv,
+                                transcripts_csv=args.transcripts, level=args.level, seq_len=args.seq_len,
+                                keep_sp=args.keep_sp, epsilon=args.epsilon, missing=args.missing)
+
+
+def _report(meta: dict, out: Path) -> int:
+    from ..prepare import pipeline
+
     for note in meta.get("notes", []):
-        mosi.warn(note)
-    print(mosi.summary(meta, out))
+        pipeline.warn(note)
+    print(pipeline.summary(meta, out))
     return 0
+
+
+def run_mosei(args: argparse.Namespace) -> int:
+    from ..prepare import datasets, pipeline
+
+    csd = bool(args.csd_dir or args.recipe or _explicit_csd(args))
+    if csd == bool(args.mmsa):
+        raise MWeightError("prepare mosei: expected exactly one source: --csd-dir (or --recipe/--<role>-csd) or --mmsa")
+    out = _out(args)
+    options = _options(args)
+    if args.mmsa:
+        return _report(pipeline.prepare_pickle(out, args.mmsa, "mmsa", options, datasets.mosei()), out)
+    return _report(_prepare_csd(args, out, datasets.mosei()), out)
+
+
+def run_sims(args: argparse.Namespace) -> int:
+    from ..prepare import datasets, pipeline
+
+    out = _out(args)
+    meta = pipeline.prepare_pickle(out, args.mmsa, "mmsa", {}, datasets.sims())
+    if not meta.get("labels"):
+        pipeline.warn(f"{args.mmsa}: no regression_labels_T/A/V in every split: the unimodal labels are absent")
+    return _report(meta, out)
+
+
+def run_sdk(args: argparse.Namespace) -> int:
+    from ..prepare import datasets
+
+    out = _out(args)
+    _options(args)
+    names = [n.strip() for n in (args.label_names or "").split(",") if n.strip()]
+    bad = [n for n in names if not n.isidentifier() or not n.islower()]
+    if bad:
+        raise MWeightError(f"--label-names: '{bad[0]}' (expected lower-case names like sentiment,happy)")
+    spec = datasets.sdk(args.folds, args.name, names)
+    return _report(_prepare_csd(args, out, spec, any_modality=True), out)

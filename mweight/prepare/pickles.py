@@ -10,6 +10,11 @@ a one-line :class:`MWeightError`.
   ``text`` (N, T, 768), ``audio`` (N, T, 5), ``vision`` (N, T, 20),
   optional ``audio_lengths`` / ``vision_lengths``, ``regression_labels`` (N,),
   ``id`` (``"video$_$clip"``), ``raw_text``. Sequences are padded at the end.
+- MMSA CH-SIMS / SIMS v2 ``unaligned_39.pkl`` / ``unaligned.pkl``: the same
+  layout with per-modality lengths (text (N, 39, 768) BERT, audio (N, 400, 33),
+  vision (N, 55, 709) for SIMS) and the human unimodal labels
+  ``regression_labels_T`` / ``_A`` / ``_V``, kept as ``label_text`` /
+  ``label_audio`` / ``label_video``.
 - MulT / MultiBench ``mosi_data.pkl`` / ``mosi_raw.pkl``: ``{train, valid, test}``
   -> ``text`` (N, 50, 300), ``audio`` (N, 50, 5|74), ``vision`` (N, 50, 20|35),
   ``labels`` (N, 1, 1), ``id``. Sequences are LEFT zero-padded; audio may hold -inf.
@@ -27,6 +32,8 @@ from ..errors import MWeightError
 from .folds import video_of
 
 SPLITS = ("train", "valid", "test")
+# MMSA's human unimodal labels (CH-SIMS, SIMS v2) -> extra dataset columns
+UNIMODAL_LABELS = {"regression_labels_T": "label_text", "regression_labels_A": "label_audio", "regression_labels_V": "label_video"}
 
 _ALLOWED = {
     ("numpy", "ndarray"), ("numpy", "dtype"),
@@ -62,7 +69,7 @@ def load_pickle(path: str | os.PathLike) -> object:
     """Load ``path`` with :class:`RestrictedUnpickler` (latin1 for Python 2 pickles)."""
     path = Path(path)
     if not path.is_file():
-        raise MWeightError(f"{path}: file not found (expected a MOSI pickle)")
+        raise MWeightError(f"{path}: file not found (expected an MMSA or MulT pickle)")
     data = path.read_bytes()
     try:
         return RestrictedUnpickler(io.BytesIO(data), encoding="latin1").load()
@@ -154,11 +161,14 @@ def read_mmsa(path: str | os.PathLike) -> dict:
     """Read an MMSA pickle into dataset columns (split from the pickle's own keys)."""
     path = Path(path)
     obj = load_pickle(path)
-    fmt = "MMSA aligned_50/unaligned_50"
+    fmt = "MMSA aligned_50/unaligned_50/unaligned_39"
     names = {"text": "text", "audio": "audio", "vision": "video"}
     cols: dict[str, list] = {"label": [], "split": [], "id": [], "transcript": []}
     mods: dict[str, list] = {}
     lens: dict[str, list] = {}
+    # unimodal labels are kept only when every split has them
+    unimodal = {k: [] for k in UNIMODAL_LABELS if all(isinstance(obj, dict) and isinstance(obj.get(s), dict)
+                                                      and k in obj[s] for s in SPLITS)}
     for split in SPLITS:
         part = _get_split(path, obj, fmt, split)
         labels = _require(path, part, split, "regression_labels", fmt).astype(np.float32).reshape(-1)
@@ -166,6 +176,11 @@ def read_mmsa(path: str | os.PathLike) -> dict:
         n = len(labels)
         if len(ids) != n:
             raise MWeightError(f"{path}: field '{split}/id' has {len(ids)} rows (expected {n})")
+        for key, values in unimodal.items():
+            v = np.asarray(part[key], dtype=np.float32).reshape(-1)
+            if len(v) != n:
+                raise MWeightError(f"{path}: field '{split}/{key}' has {len(v)} rows (expected {n}, the number of labels)")
+            values.append(v)
         present = {k: np.asarray(part[k], dtype=np.float32) for k in names if k in part}
         if not present:
             raise MWeightError(f"{path}: fields '{split}/text', 'audio', 'vision' all missing (expected {fmt} keys)")
@@ -184,7 +199,10 @@ def read_mmsa(path: str | os.PathLike) -> dict:
         cols["id"] += ids
         raw = part.get("raw_text")
         cols["transcript"] += [str(t) for t in raw] if raw is not None and len(raw) == n else [""] * n
-    return _assemble(path, cols, mods, lens, fmt, right_padded=True)
+    out = _assemble(path, cols, mods, lens, fmt, right_padded=True)
+    for key, values in unimodal.items():
+        out[UNIMODAL_LABELS[key]] = np.concatenate(values)
+    return out
 
 
 def read_mult(path: str | os.PathLike) -> dict:

@@ -197,10 +197,11 @@ def finish(out, cols: dict, report: Report, source: str, options: dict, spec: Da
            split_from: str = "folds") -> dict:
     """Common tail: check labels, add split (the spec's folds), sort, drop, write; returns meta."""
     ids = np.asarray(cols["id"]).astype(str)
-    check_labels(cols["label"], ids, source, "label", spec.label_range, spec.label_what)
+    label_source = cols.get("_label_source", source)  # the labels file, when there is one
+    check_labels(cols["label"], ids, label_source, "label", spec.label_range, spec.label_what)
     extra_labels = [k for k in cols if _is_label_column(k)]
     for k in extra_labels:
-        check_labels(cols[k], ids, source, k, spec.extra_label_range, "a score")
+        check_labels(cols[k], ids, label_source, k, spec.extra_label_range, "a score")
     if split_from == "folds":
         fold = spec.folds or {}
         split = np.array([fold.get(video_of(i), "") for i in ids])
@@ -303,7 +304,9 @@ def parse_recipe(recipe: str | None, base: Path | None, any_modality: bool = Fal
     if not recipe:
         return {}
     mapping: dict[str, str]
+    bases = [b for b in (base,) if b is not None]
     if Path(recipe).is_file():
+        bases.append(Path(recipe).parent)  # a recipe file's names may be relative to it
         text = Path(recipe).read_text(encoding="utf-8")
         try:
             import yaml
@@ -329,8 +332,8 @@ def parse_recipe(recipe: str | None, base: Path | None, any_modality: bool = Fal
             more = " or a modality name (lower case, letters/digits/_)" if any_modality else ""
             raise MWeightError(f"--recipe: unknown role '{role}' (expected one of {', '.join(ROLES)}{more})")
         p = Path(str(f))
-        if not p.is_absolute() and base is not None and not p.exists():
-            p = base / p
+        if not p.is_absolute() and not p.exists():
+            p = next((b / p for b in bases if (b / p).exists()), bases[0] / p if bases else p)
         out[role] = p
     return out
 
@@ -381,7 +384,7 @@ def _labels_from_csv(table: dict[str, dict], path: str) -> _Labels:
 def _label_columns(labels: _Labels, values: np.ndarray) -> dict:
     """(N, K) label values -> ``label`` (column 0) and ``label_<name>`` for the others."""
     values = np.asarray(values, dtype=np.float64).reshape(len(values), -1)
-    cols: dict = {"label": values[:, 0], "_label_name": labels.names[0]}
+    cols: dict = {"label": values[:, 0], "_label_name": labels.names[0], "_label_source": labels.source}
     for k, name in enumerate(labels.names[1:values.shape[1]], start=1):
         cols[f"label_{name}"] = values[:, k]
     return cols
