@@ -43,6 +43,7 @@ def run(args) -> int:
     else:
         frame = lr.run.predictions()
         source = str(lr.path / "predictions.csv")
+        check_predictions(frame, lr, source)
     rel = global_relevance(lr, frame)
     seg, text = None, None
     if args.segment:
@@ -55,3 +56,40 @@ def run(args) -> int:
         write_json(args.json, {"run": str(lr.path), "relevance": rel.to_dict(orient="records"),
                                "segment": seg and {**seg, "transcript": text}})
     return 0
+
+
+def check_predictions(frame, lr, source: str) -> None:
+    """A run's predictions.csv must be complete: every column, one row per sample, no empty
+    cell, blocks + bias = the prediction (classification: the score). A truncated or edited
+    file is refused in one line instead of explaining from partial rows."""
+    import numpy as np
+
+    from ..errors import MWeightError
+
+    blocks = list(lr.blocks)
+    total = "score" if "score" in frame.columns or lr.task == "classification" else "prediction"
+    need = ["id", "split", "label", "prediction", "bias", *blocks] + (["score"] if total == "score" else [])
+    missing = [c for c in need if c not in frame.columns]
+    if missing:
+        raise MWeightError(f"{source}: missing column {missing[0]!r} (expected {', '.join(need)}); "
+                           "re-make it with `mweight predict` or explain with --data")
+    counts = (lr.run.meta or {}).get("counts") or {}
+    expected = sum(int(v) for v in counts.values()) if counts else None
+    if expected is not None and len(frame) != expected:
+        raise MWeightError(f"{source}: has {len(frame)} rows; the run has {expected} samples (file truncated?); "
+                           "re-make it with `mweight predict` or explain with --data")
+    numbers = frame[["prediction", "bias", *blocks] + ([total] if total == "score" else [])]
+    try:
+        values = numbers.to_numpy(dtype=float)
+    except (TypeError, ValueError):
+        raise MWeightError(f"{source}: has non-numeric values in its prediction columns (file damaged?)") from None
+    if frame[["id", "split"]].isna().any().any() or not np.isfinite(values).all():
+        row = int(np.nonzero(~np.isfinite(values).all(axis=1) | frame[["id", "split"]].isna().any(axis=1)
+                             .to_numpy())[0][0])
+        raise MWeightError(f"{source}: row {row + 2} has an empty or non-finite cell (file truncated?); "
+                           "re-make it with `mweight predict` or explain with --data")
+    summed = frame[blocks].to_numpy(dtype=float).sum(axis=1) + frame["bias"].to_numpy(dtype=float)
+    bad = np.nonzero(np.abs(summed - frame[total].to_numpy(dtype=float)) > 1e-3 * (1 + np.abs(summed)))[0]
+    if len(bad):
+        raise MWeightError(f"{source}: row {int(bad[0]) + 2}: bias + block columns = {summed[bad[0]]:.6g}, "
+                           f"but {total} = {frame[total].iloc[bad[0]]:.6g} (file edited or damaged?)")
