@@ -114,6 +114,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
                         "an MMSA CH-SIMS or SIMS v2 pickle", EPILOG_SIMS)
     p.add_argument("--mmsa", metavar="PKL", required=True, help="MMSA unaligned_39.pkl (CH-SIMS) or SIMS v2 unaligned.pkl")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="the dataset file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     p.set_defaults(func=run_sims)
 
     p = _dataset_parser(datasets, "sdk", "any CMU-SDK dataset (.csd files) with a recipe and a folds file",
@@ -160,6 +161,7 @@ def _csd_options(p: argparse.ArgumentParser) -> None:
     opt.add_argument("--missing", choices=["error", "zeros", "drop"], default="error",
                      help="a labelled segment with no frames/words: stop (default), zero-fill or drop it")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="the dataset file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
 
 
 def _no_dataset(parser: argparse.ArgumentParser) -> int:
@@ -206,10 +208,14 @@ def run_mosi(args: argparse.Namespace) -> int:
 
 
 def _out(args: argparse.Namespace) -> Path:
+    """--out, checked before any reading: a .npz file name in a writable folder, never an
+    existing file unless --overwrite."""
+    from ..fileio import check_output_file
+
     out = Path(args.out)
     if out.suffix != ".npz":
         raise MWeightError(f"{out}: --out must end in .npz (the mweight dataset format)")
-    return out
+    return check_output_file(out, "--out", overwrite=getattr(args, "overwrite", False))
 
 
 def _options(args: argparse.Namespace) -> dict:
