@@ -58,7 +58,6 @@ def parse_seeds(text: str | None) -> list[int] | None:
 
 def run(args) -> int:
     from ..config import list_presets, resolve_config
-    from ..trainrun import train_runs
 
     if args.list_presets:
         from ..config import preset_description
@@ -70,6 +69,9 @@ def run(args) -> int:
         raise MWeightError("--data FILE.npz is required (make one with `mweight synth dna` or `mweight prepare mosi`)")
     if not args.out:
         raise MWeightError("--out RUN_DIR is required")
+    from ..fileio import check_output_dir
+
+    check_output_dir(args.out, "--out")  # a file or an unwritable folder: refused before anything else
     extra = {"data": {"path": str(args.data)}}
     if args.split_key:
         extra["data"]["split_key"] = args.split_key
@@ -91,6 +93,8 @@ def run(args) -> int:
                                                   address=args.address):
             print(f"wrote {res_dir}", file=sys.stdout)
         return 0
+    from ..trainrun import train_runs  # imports torch: after the checks that do not need it
+
     results = train_runs(cfg, Path(args.out), seeds=seeds, resume=args.resume, overwrite=args.overwrite,
                          preset=args.preset)
     out = sys.stdout
