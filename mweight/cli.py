@@ -40,6 +40,7 @@ COMMANDS = {
     "explain": ("mweight.commands.explain", "relevance per block and the contributions for one segment"),
     "ablate": ("mweight.commands.ablate", "ablation/permutation importance of each modality next to beta"),
     "prepare": ("mweight.commands.prepare", "turn MOSI in any common format into a mweight dataset (.npz)"),
+    "featurize": ("mweight.commands.featurize", "text features (sentence embeddings or token ids) from transcripts"),
     "synth": ("mweight.commands.synth", "generate a seeded synthetic DNA-sequence dataset (.npz)"),
     "repro": ("mweight.commands.repro", "reproduce the synthetic DNA-sequence experiments"),
     "sweep": ("mweight.commands.sweep", "hyper-parameter sweeps and multi-seed studies on Ray Tune"),

@@ -263,3 +263,10 @@ class DNACNNEncoder(nn.Module):
         onehot = torch.nn.functional.one_hot(x.long(), self.vocab)
         y = self.net(onehot.transpose(1, 2).float())
         return self.drop(y.amax(dim=2))
+
+
+# Token ids from a pretrained tokenizer -> a pretrained BERT, top layers fine-tuned
+# (model folders, weights and the frozen-layer cache live in mweight/bert.py).
+from .bert import BertTextEncoder  # noqa: E402  (bert.py imports nothing from here at import time)
+
+register_encoder("bert")(BertTextEncoder)

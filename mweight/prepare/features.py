@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 from pathlib import Path
 
@@ -137,7 +138,8 @@ def read_feature_file(path: str | os.PathLike, modality: str) -> tuple[list[str]
             if feat_key is None:
                 raise MWeightError(f"{path}: field '{modality}' missing (expected '{modality}' or 'features' (N, D))")
             ids = [str(x) for x in d[id_key]]
-            feats = d[feat_key].astype(np.float32)
+            feats = d[feat_key]  # token ids (e.g. featurize text --tokens) stay integers
+            feats = feats.astype(np.int64) if feats.dtype.kind in "iu" else feats.astype(np.float32)
     elif path.suffix in (".csv", ".txt"):
         ids, rows = [], []
         with open(path, newline="", encoding="utf-8") as fh:
@@ -163,3 +165,18 @@ def read_feature_file(path: str | os.PathLike, modality: str) -> tuple[list[str]
     if len(set(ids)) != len(ids):
         raise MWeightError(f"{path}: field 'id' has duplicate segment ids (expected one row per segment)")
     return [i.replace("$_$", "_") for i in ids], feats
+
+
+def read_feature_extras(path: str | os.PathLike, modality: str) -> tuple[np.ndarray | None, dict]:
+    """``<modality>_lengths`` (rows as in the file; sequences and token ids) and ``meta_json`` of a
+    feature ``.npz`` (e.g. the tokenizer written by ``mweight featurize text --tokens``); (None, {}) if absent."""
+    path = Path(path)
+    if path.suffix != ".npz":
+        return None, {}
+    with _np_load(path) as d:
+        lengths = d[f"{modality}_lengths"].astype(np.int64) if f"{modality}_lengths" in d.files else None
+        try:
+            meta = json.loads(str(d["meta_json"])) if "meta_json" in d.files else {}
+        except ValueError:
+            raise MWeightError(f"{path}: field 'meta_json' is not valid JSON") from None
+    return lengths, meta if isinstance(meta, dict) else {}

@@ -60,7 +60,7 @@ def prepare_bclstm(out, directory, labels_csv=None, transcripts_csv=None, option
 def prepare_features(out, specs: Mapping[str, str], labels_csv, transcripts_csv=None, missing: str = "error",
                      options: dict | None = None) -> dict:
     """Bring your own: one file per modality keyed by segment id, labels from ``labels_csv``."""
-    from .features import read_feature_file
+    from .features import read_feature_extras, read_feature_file
 
     if labels_csv is None:
         raise MWeightError("--features needs --labels CSV (segment_id,label or OpinionLevelSentiment.csv)")
@@ -77,10 +77,16 @@ def prepare_features(out, specs: Mapping[str, str], labels_csv, transcripts_csv=
             report.notes.append(f"{len(extra)} row(s) of {Path(path).name} have no label and were ignored")
         lost = [i for i in ids if i not in pos]
         _missing(missing, f"{mod} features", lost, str(path), report)
-        mat = np.zeros((len(ids),) + feats.shape[1:], dtype=np.float32)
+        mat = np.zeros((len(ids),) + feats.shape[1:], dtype=feats.dtype if feats.dtype.kind == "i" else np.float32)
         have = [k for k, i in enumerate(ids) if i in pos]
         mat[have] = feats[[pos[ids[k]] for k in have]]
         cols[mod] = mat
+        lengths, fmeta = read_feature_extras(path, mod)  # token ids / sequences keep their lengths
+        if lengths is not None:
+            cols[f"{mod}_lengths"] = np.zeros(len(ids), dtype=np.int64)
+            cols[f"{mod}_lengths"][have] = lengths[[pos[ids[k]] for k in have]]
+        if fmeta:
+            report.extra.setdefault("feature_meta", {})[mod] = fmeta
         if missing == "drop":
             dropped.update(lost)
     cols["id"] = np.array(ids, dtype=str)

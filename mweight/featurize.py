@@ -1,0 +1,247 @@
+"""``mweight featurize text``: transcripts -> text features keyed by segment id (``.npz``).
+
+Two outputs, both readable by ``mweight prepare mosi --features text=FILE.npz``:
+
+- sentence embeddings (default): ``id`` (N,) str, ``text`` (N, D) float32, from a
+  sentence-transformers model (all-MiniLM-L6-v2: mean pooling + L2 normalisation, D = 384).
+  A cache keyed by the model's files and each transcript's SHA-256 means re-running on the
+  same (or a grown) transcript file only embeds what is new.
+- token ids (``--tokens``): ``id``, ``text`` (N, T) int32 (0 = padding, at the end) and
+  ``text_lengths`` (N,), from the same model's tokenizer, for the fine-tunable ``bert``
+  encoder (``model.encoders.text: {name: bert, model: <the same model>}``).
+
+``meta_json`` records the model (as given and as resolved), its fingerprint, the transcript
+file's SHA-256 and, for tokens, the tokenizer, vocabulary size and truncation.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from .bert import DEFAULT_MODEL, resolve_model
+from .errors import MWeightError
+from .fileio import atomic_path
+
+ID_COLUMNS = ("id", "segment_id")
+TEXT_COLUMNS = ("transcript", "text")
+CACHE_FORMAT = "mweight-text-cache/1"
+
+
+def read_transcripts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
+    """(segment ids, transcripts) from a CSV.
+
+    Either a header naming ``id`` (or ``segment_id``) and ``transcript`` (or ``text``), or no
+    header with the id in column 1 and the text in column 2 (CMU-MOSI's ``transcripts.csv``).
+    A first row without a digit is a header (MOSI segment ids always end in a clip number).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MWeightError(f"{path}: file not found (expected a transcripts CSV with columns id,transcript)")
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise MWeightError(f"{path}: not a readable UTF-8 CSV ({type(exc).__name__}: {str(exc)[:80]})") from None
+    if not rows:
+        raise MWeightError(f"{path}: empty (expected one segment per line: id,transcript)")
+    first = [c.strip().lower() for c in rows[0]]
+    if any(c in ID_COLUMNS + TEXT_COLUMNS for c in first) or not any(ch.isdigit() for ch in "".join(first)):
+        id_col = next((first.index(c) for c in ID_COLUMNS if c in first), None)
+        text_col = next((first.index(c) for c in TEXT_COLUMNS if c in first), None)
+        if id_col is None or text_col is None:
+            missing = "id" if id_col is None else "transcript"
+            raise MWeightError(f"{path}: column '{missing}' missing (header has {', '.join(first)[:120]}; expected "
+                               "columns id (or segment_id) and transcript (or text), or no header with id,TEXT)")
+        body, start = rows[1:], 2
+    else:
+        id_col, text_col, body, start = 0, 1, rows, 1
+    ids, texts = [], []
+    for k, r in enumerate(body, start=start):
+        if len(r) <= max(id_col, text_col):
+            raise MWeightError(f"{path}: line {k} has {len(r)} column(s) (expected id and transcript)")
+        ids.append(r[id_col].strip().replace("$_$", "_"))
+        texts.append(r[text_col].strip())
+    if not ids:
+        raise MWeightError(f"{path}: header only (expected one segment per line)")
+    seen: set[str] = set()
+    for k, i in enumerate(ids):
+        if not i:
+            raise MWeightError(f"{path}: line {k + start} has an empty id (expected a segment id)")
+        if i in seen:
+            raise MWeightError(f"{path}: field 'id' has segment '{i}' twice (expected one row per segment)")
+        seen.add(i)
+    empty = [i for i, t in zip(ids, texts) if not t]
+    if empty:
+        raise MWeightError(f"{path}: field 'transcript' is empty for segment '{empty[0]}' ({len(empty)} such "
+                           "segment(s); expected text for every segment: drop those rows)")
+    return ids, texts
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def model_key(model_dir: Path) -> str:
+    """Content hash of a model folder (every file, by path and SHA-256): the cache key of its embeddings."""
+    from .bert import _fingerprint
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in Path(model_dir).rglob("*") if p.is_file() and ".cache" not in p.parts):
+        h.update(str(f.relative_to(model_dir)).encode())
+        h.update((_fingerprint(f) if f.stat().st_size > (1 << 20) else _sha256_file(f)).encode())
+    return h.hexdigest()
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def default_cache_dir() -> Path:
+    base = os.environ.get("MWEIGHT_CACHE") or os.path.join(os.environ.get("XDG_CACHE_HOME") or "~/.cache", "mweight")
+    return Path(base).expanduser() / "text-embeddings"
+
+
+class EmbeddingCache:
+    """Sentence embeddings per transcript hash for one model, in ``<dir>/<model key>.npz``."""
+
+    def __init__(self, directory: Path, key: str):
+        self.path = Path(directory) / f"{key[:32]}.npz"
+        self.vectors: dict[str, np.ndarray] = {}
+        if self.path.is_file():
+            try:
+                with np.load(self.path, allow_pickle=False) as z:
+                    if str(z["format"]) == CACHE_FORMAT and str(z["model_key"]) == key:
+                        self.vectors = dict(zip(z["hash"].astype(str), z["embedding"]))
+            except Exception:  # a damaged cache is rebuilt, never trusted
+                print(f"mweight featurize: cache {self.path} unreadable; rebuilding it", file=sys.stderr)
+        self.key = key
+
+    def save(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        hashes = np.array(sorted(self.vectors), dtype=str)
+        emb = np.stack([self.vectors[h] for h in hashes]).astype(np.float32)
+        with atomic_path(self.path, suffix=".npz") as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, format=np.array(CACHE_FORMAT), model_key=np.array(self.key), hash=hashes, embedding=emb)
+
+
+def _progress(total: int, desc: str, quiet: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="text", disable=quiet, file=sys.stderr, dynamic_ncols=True)
+
+
+def embed(texts: list[str], model_dir: Path, batch_size: int = 64, device: str = "cpu", quiet: bool = False
+          ) -> np.ndarray:
+    """Sentence embeddings (N, D) float32 with sentence-transformers (its full pipeline: pooling, normalisation)."""
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise MWeightError("featurize text needs sentence-transformers: pip install 'mweight[text]'") from None
+    try:
+        st = SentenceTransformer(str(model_dir), device=device, local_files_only=True)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise MWeightError(f"--model {model_dir}: sentence-transformers cannot load it ({type(exc).__name__}: {first})") from None
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths per batch: less padding
+    out = np.zeros((len(texts), st.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+    with _progress(len(texts), "embed", quiet) as bar:
+        for start in range(0, len(texts), batch_size):
+            idx = order[start:start + batch_size]
+            vec = st.encode([texts[i] for i in idx], batch_size=batch_size, convert_to_numpy=True,
+                            show_progress_bar=False)
+            if out.shape[1] == 0:
+                out = np.zeros((len(texts), vec.shape[1]), dtype=np.float32)
+            out[idx] = vec
+            bar.update(len(idx))
+    return out
+
+
+def tokenize(texts: list[str], model_dir: Path, max_length: int) -> tuple[np.ndarray, np.ndarray, dict]:
+    """Token ids (N, T) int32 (end padding with the tokenizer's pad id), lengths (N,), tokenizer info."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError:
+        raise MWeightError("featurize text --tokens needs transformers: pip install 'mweight[text]'") from None
+    from .bert import _transformer_dir
+
+    tdir = _transformer_dir(Path(model_dir))
+    try:
+        tok = AutoTokenizer.from_pretrained(str(tdir), local_files_only=True)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise MWeightError(f"--model {model_dir}: no usable tokenizer ({type(exc).__name__}: {first})") from None
+    enc = tok(texts, truncation=False, add_special_tokens=True)["input_ids"]
+    full = np.array([len(e) for e in enc], dtype=np.int64)
+    lengths = np.minimum(full, max_length)
+    width = int(lengths.max())
+    pad = int(tok.pad_token_id or 0)
+    ids = np.full((len(texts), width), pad, dtype=np.int32)
+    sep = tok.sep_token_id
+    for r, e in enumerate(enc):
+        e = list(e)
+        if len(e) > max_length:  # keep [CLS] ... and end with [SEP], as the tokenizer's own truncation does
+            e = e[: max_length - 1] + ([sep] if sep is not None else [e[-1]])
+        ids[r, : len(e)] = e
+    info = {"tokenizer": type(tok).__name__, "tokenizer_path": str(tdir), "vocab_size": int(len(tok)),
+            "pad_id": pad, "max_length": int(max_length), "truncated": int((full > max_length).sum()),
+            "length_percentiles": {p: int(np.percentile(full, p)) for p in (50, 90, 99, 100)}}
+    return ids, lengths, info
+
+
+def featurize_text(transcripts: str | os.PathLike, out: str | os.PathLike, model: str = DEFAULT_MODEL,
+                   batch_size: int = 64, device: str = "cpu", tokens: bool = False, max_length: int = 128,
+                   cache_dir: str | os.PathLike | None = None, use_cache: bool = True, quiet: bool = False) -> dict:
+    """Write the features file (``out``, checked by the caller) and return its meta."""
+    if batch_size < 1:
+        raise MWeightError(f"--batch-size {batch_size}: expected an integer >= 1")
+    if tokens and max_length < 2:
+        raise MWeightError(f"--max-length {max_length}: expected an integer >= 2 ([CLS] and [SEP])")
+    ids, texts = read_transcripts(transcripts)
+    model_dir = resolve_model(model)
+    meta = {"format": "mweight-text-features/1", "kind": "tokens" if tokens else "embeddings",
+            "model": str(model), "model_path": str(model_dir), "n": len(ids),
+            "transcripts": {"path": str(Path(transcripts).resolve()), "sha256": _sha256_file(Path(transcripts))}}
+    arrays: dict[str, np.ndarray] = {"id": np.array(ids, dtype=str)}
+    if tokens:
+        arr, lengths, info = tokenize(texts, model_dir, max_length)
+        arrays["text"], arrays["text_lengths"] = arr, lengths
+        meta.update(info, encoder_config={"name": "bert", "model": str(model)})
+    else:
+        key = model_key(model_dir)
+        meta["model_key"] = key
+        cache = EmbeddingCache(Path(cache_dir) if cache_dir else default_cache_dir(), key) if use_cache else None
+        hashes = [text_hash(t) for t in texts]
+        have = cache.vectors if cache is not None else {}
+        hits = sum(h in have for h in hashes)
+        todo = sorted({h: t for h, t in zip(hashes, texts) if h not in have}.items())
+        if todo:
+            vec = embed([t for _, t in todo], model_dir, batch_size, device, quiet)
+            new = dict(zip((h for h, _ in todo), vec))
+        else:
+            new = {}
+        if cache is not None and new:
+            cache.vectors.update(new)
+            try:
+                cache.save()
+            except OSError as exc:  # an unwritable cache folder costs time, not the result
+                print(f"mweight featurize: cache not saved ({exc})", file=sys.stderr)
+        arrays["text"] = np.stack([new[h] if h in new else have[h] for h in hashes]).astype(np.float32)
+        meta.update(dimension=int(arrays["text"].shape[1]), device=device, batch_size=batch_size,
+                    cache={"path": str(cache.path) if cache else None, "hits": hits,
+                           "computed": len(todo)})
+    arrays["meta_json"] = np.array(json.dumps(meta))
+    with atomic_path(out, suffix=".npz") as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
+    return meta
