@@ -123,8 +123,43 @@ def test_inflation_checks():
     assert not {c.name: c for c in check_inflation(pd.concat([weak, good]), INF_TRUTH)}["none_inflates"].passed
 
 
+NU_TRUTH = {"ground_truth": {"modalities": ["a", "b"], "relevant_blocks": ["a"], "irrelevant_modalities": ["b"]},
+            "params": {"n": 6000}}
+
+
+def nuisance_frame(variant, seeds, b=0.001, ab=0.005, shap_b=0.002, corr=0.03, beta_b=0.3):
+    """A hand-made long frame for the nuisance check: per seed, blocks a, b, a*b."""
+    rows = []
+    for s in seeds:
+        for blk, c, sh, r, bs in (("a", 1 - b - ab, 1 - shap_b, 0.97, 0.4), ("b", b, shap_b, 0.0, beta_b),
+                                  ("a*b", ab, float("nan"), corr, 0.6 - beta_b)):
+            rows.append({"experiment": "nuisance", "variant": variant, "seed": s, "block": blk, "share": bs,
+                         "beta": bs, "contribution_share": c, "shapley_share": sh, "contribution_label_corr": r,
+                         "test_acc": float("nan")})
+    return pd.DataFrame(rows)
+
+
+def test_nuisance_check_thresholds_per_p():
+    good = pd.concat([nuisance_frame(f"anova-p{p}", range(5)) for p in (1, 2, 8)]
+                     + [nuisance_frame(f"iterbn-p{p}", range(5), ab=0.05, corr=0.8) for p in (1, 2, 8)])
+    checks = dna.check_nuisance(good, NU_TRUTH)
+    assert [c.name for c in checks] == ["anova_p1", "anova_p2", "anova_p8"] and all(c.passed for c in checks)
+    # iterbn is the comparison: checked with the same thresholds it fails (its a*b re-expresses a)
+    assert not any(c.passed for c in dna.check_nuisance(good, NU_TRUTH, norm="iterbn"))
+    # β share is reported, never checked: a squeezed β share of b (0.3) passes
+    assert checks[2].values["beta_share_b"][0] == 0.3
+    # each condition alone fails the check, on a single seed
+    for kw in ({"b": 0.021}, {"ab": 0.03}, {"shap_b": 0.025}, {"corr": -0.15}):
+        bad = pd.concat([nuisance_frame("anova-p2", range(4)), nuisance_frame("anova-p2", [4], **kw)])
+        (c,) = dna.check_nuisance(bad, NU_TRUTH)
+        assert not c.passed, kw
+    # a run without attribution.json (nan) never passes
+    missing = nuisance_frame("anova-p1", range(2), b=float("nan"))
+    assert not dna.check_nuisance(missing, NU_TRUTH)[0].passed
+
+
 def test_parse_arguments():
-    assert parse_experiments("all") == ["additive", "xor", "inflation"]
+    assert parse_experiments("all") == ["additive", "xor", "inflation", "nuisance"]
     assert parse_experiments("inflation,additive") == ["additive", "inflation"]
     assert parse_seeds("3", False) == [0, 1, 2]
     assert parse_seeds("4,1", False) == [4, 1]
@@ -196,7 +231,7 @@ def test_cli_table_figures_reuse_and_same_numbers(tmp_path):
 
 
 @pytest.mark.parametrize("args, expected", [
-    (["--experiment", "parity"], "--experiment 'parity': expected additive, xor, inflation or all"),
+    (["--experiment", "parity"], "--experiment 'parity': expected additive, xor, inflation, nuisance or all"),
     (["--seeds", "0"], "--seeds '0': expected a positive count"),
     (["--jobs", "0"], "--jobs 0: expected an integer >= 1"),
     (["--set", "model.norm=batch"], "model.norm = 'batch'; expected none | bn | vbn | iterbn"),

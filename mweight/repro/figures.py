@@ -1,11 +1,15 @@
 """Figures of the DNA reproduction (matplotlib, Agg backend, PNG).
 
-* ``beta_vs_truth.png``: per experiment/variant, mean β share per block (bar, ± std)
-  with every seed as a dot and the ground-truth share as a red marker;
+* ``beta_vs_truth.png``: per experiment/variant of the DNA designs, mean β share and mean
+  contribution share per block (bars, ± std) with every seed's β share as a dot and the
+  ground-truth share as a red marker;
 * ``trajectories.png``: β share per block over epochs (from each run's
   ``history.csv``; thin lines = seeds, thick = mean; dashed = selected epoch);
 * ``iterbn.png``: the degree-inflation design with ``norm = none`` versus IterBN,
-  share per block side by side, with test accuracy in the legend.
+  share per block side by side, with test accuracy in the legend;
+* ``nuisance.png``: the correlated-nuisance design against p, anova versus IterBN: β share,
+  contribution share and Shapley share of the nuisance modality and its interaction, and the
+  interaction's correlation with the label.
 """
 from __future__ import annotations
 
@@ -41,22 +45,37 @@ def _groups(df: pd.DataFrame, experiments: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def beta_vs_truth(df: pd.DataFrame, experiments: list[str], path: Path) -> Path:
+def beta_vs_truth(df: pd.DataFrame, experiments: list[str], path: Path) -> Path | None:
     plt = _plt()
-    groups = _groups(df, experiments)
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
-    for ax, (name, variant) in zip(axes[0], groups):
+    groups = _groups(df, [e for e in experiments if e != "nuisance"])  # nuisance: its own figure
+    if not groups:
+        return None
+    ncol = min(4, len(groups))
+    nrow = -(-len(groups) // ncol)
+    fig, axes = plt.subplots(nrow, ncol, figsize=(4.4 * ncol, 3.7 * nrow), squeeze=False)
+    for ax in axes.ravel()[len(groups):]:
+        ax.set_visible(False)
+    for ax, (name, variant) in zip(axes.ravel(), groups):
         sub = df[(df.experiment == name) & (df.variant == variant)]
         blocks = list(dict.fromkeys(sub.block))
         x = np.arange(len(blocks))
         mean = [sub[sub.block == b].share.mean() for b in blocks]
         std = [sub[sub.block == b].share.std(ddof=0) for b in blocks]
         truth = [sub[sub.block == b].expected_share.iloc[0] for b in blocks]
-        ax.bar(x, mean, yerr=std, color="#4c72b0", alpha=0.8, capsize=3, label="β share (mean ± std)")
+        has_contrib = "contribution_share" in sub and not sub.contribution_share.isna().all()
+        w = 0.4 if has_contrib else 0.8
+        ax.bar(x - (w / 2 if has_contrib else 0), mean, w, yerr=std, color="#4c72b0", alpha=0.85, capsize=2,
+               label="β share (mean ± std)")
+        if has_contrib:
+            cm = [sub[sub.block == b].contribution_share.mean() for b in blocks]
+            cs = [sub[sub.block == b].contribution_share.std(ddof=0) for b in blocks]
+            ax.bar(x + w / 2, cm, w, yerr=cs, color="#55a868", alpha=0.85, capsize=2,
+                   label="contribution share (mean ± std)")
         for i, b in enumerate(blocks):
             vals = sub[sub.block == b].share.to_numpy()
             jitter = np.linspace(-0.15, 0.15, len(vals)) if len(vals) > 1 else np.zeros(1)
-            ax.scatter(i + jitter, vals, s=10, color="black", zorder=3, label="seeds" if i == 0 else None)
+            ax.scatter(i - (w / 2 if has_contrib else 0) + jitter * w / 0.8, vals, s=8, color="black", zorder=3,
+                       label="seeds (β share)" if i == 0 else None)
         ax.scatter(x, truth, marker="_", s=400, linewidths=2.5, color="#c44e52", zorder=4,
                    label="ground truth" if name != "additive" else "p / Σp (reference)")
         ax.set_xticks(x, blocks, rotation=45 if len(blocks) > 6 else 0, ha="right" if len(blocks) > 6 else "center")
@@ -65,7 +84,7 @@ def beta_vs_truth(df: pd.DataFrame, experiments: list[str], path: Path) -> Path:
         ax.set_title(f"{name} ({sub.norm.iloc[0]}): test acc {acc:.3f}", fontsize=10)
         ax.set_ylabel("β share")
         ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle("β share per block against the ground truth", fontsize=11)
+    fig.suptitle("β share and contribution share per block against the ground truth", fontsize=11)
     fig.tight_layout()
     p = _save(fig, path)
     plt.close(fig)
@@ -135,12 +154,63 @@ def iterbn_comparison(df: pd.DataFrame, path: Path) -> Path | None:
     return p
 
 
+def nuisance_figure(df: pd.DataFrame, truth: dict, path: Path) -> Path | None:
+    """Three panels against p (log axis): β share, contribution share (log scale) and Shapley share of
+    the nuisance modality and its interaction, and |corr(interaction contribution, label)|;
+    one colour per norm, thin markers for seeds."""
+    sub = df[df.experiment == "nuisance"]
+    if sub.empty:
+        return None
+    gt = truth["ground_truth"]
+    (nuis,) = gt["irrelevant_modalities"]
+    pair = "*".join(gt["modalities"])
+    plt = _plt()
+    colors = {"anova": "#4c72b0", "iterbn": "#dd8452"}
+    fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
+    panels = [("share", "β share", False), ("contribution_share", "contribution share (test)", True),
+              ("contribution_label_corr", f"|corr({pair} contribution, label)| (test)", False)]
+    for ax, (col, title, logy) in zip(axes, panels):
+        for norm in dict.fromkeys(sub.norm):
+            s = sub[sub.norm == norm]
+            blocks = [pair] if col == "contribution_label_corr" else [nuis, pair]
+            for b, ls in zip(blocks, ("-", "--")):
+                g = s[s.block == b]
+                vals = g[col].abs() if col == "contribution_label_corr" else g[col]
+                if vals.isna().all():
+                    continue
+                ps = sorted(g.p_norm.unique())
+                mean = [vals[g.p_norm == p].mean() for p in ps]
+                ax.plot(ps, mean, ls, marker="o", color=colors.get(norm), label=f"{norm}: {b}")
+                ax.scatter(g.p_norm, vals, s=6, color=colors.get(norm), alpha=0.4)
+        if col == "contribution_label_corr":
+            ax.axhline(0.1, color="grey", ls=":", lw=1, label="threshold 0.1")
+        elif col != "share":
+            ax.axhline(0.02, color="grey", ls=":", lw=1, label="threshold 0.02")
+        if col == "share":
+            ax.axhline(1 / 3, color="grey", ls=":", lw=1, label="1/3 (uniform)")
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(sorted(sub.p_norm.unique()), [f"{p:g}" for p in sorted(sub.p_norm.unique())])
+        if logy:
+            ax.set_yscale("log")
+        ax.set_xlabel("p")
+        ax.set_title(title, fontsize=10)
+        ax.legend(fontsize=7)
+    fig.suptitle(f"Correlated nuisance: {nuis} and {pair} carry no label information (truth: 0); "
+                 "anova vs IterBN over p", fontsize=11)
+    fig.tight_layout()
+    p = _save(fig, path)
+    plt.close(fig)
+    return p
+
+
 def draw_all(out: Path, df: pd.DataFrame, tasks, truths: dict, experiments: list[str]) -> list[Path]:
     fdir = Path(out) / "figures"
-    figs = [beta_vs_truth(df, experiments, fdir / "beta_vs_truth.png"),
-            trajectories(df, tasks, experiments, fdir / "trajectories.png")]
+    dna = [e for e in experiments if e != "nuisance"]
+    figs = [beta_vs_truth(df, experiments, fdir / "beta_vs_truth.png")]
+    if dna:
+        figs.append(trajectories(df, [t for t in tasks if t.experiment in dna], dna, fdir / "trajectories.png"))
     if "inflation" in experiments:
-        p = iterbn_comparison(df, fdir / "iterbn.png")
-        if p is not None:
-            figs.append(p)
-    return figs
+        figs.append(iterbn_comparison(df, fdir / "iterbn.png"))
+    if "nuisance" in experiments:
+        figs.append(nuisance_figure(df, truths["nuisance"], fdir / "nuisance.png"))
+    return [f for f in figs if f is not None]
