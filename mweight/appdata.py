@@ -217,6 +217,38 @@ class RunGroup:
     runs: list  # list[mweight.runs.Run]
     seeds: list
     warnings: list[str] = field(default_factory=list)
+    attributions: list = field(default_factory=list)  # attribution.json per run (None when absent)
+    summary: dict | None = None  # summary.json of a seed group, when present
+
+    @property
+    def has_beta(self) -> bool:
+        """False for ``model.relevance: none`` (late fusion): its β is not part of the model."""
+        return self.relevance_mode != "none"
+
+    @property
+    def has_attribution(self) -> bool:
+        return bool(self.attributions) and all(a is not None for a in self.attributions)
+
+    def attribution_for(self, seed) -> dict | None:
+        for s, a in zip(self.seeds, self.attributions):
+            if s == seed:
+                return a
+        return self.attributions[0] if self.attributions else None
+
+    @property
+    def modalities(self) -> list[str]:
+        mods = (self.runs[0].meta or {}).get("modalities") if isinstance(self.runs[0].meta, dict) else None
+        if mods:
+            return list(mods)
+        return [b for b in self.blocks if "*" not in b]
+
+    @property
+    def seed_label(self) -> str:
+        """"seeds 1, 2, 3" for a group; "seed 0 (single run)" for one run."""
+        if self.entry.kind == "seeds":
+            return "seeds " + ", ".join(str(s) for s in self.seeds)
+        seed = (self.runs[0].config.get("train") or {}).get("seed")
+        return f"seed {seed} (single run)" if seed is not None else "single run"
 
     @property
     def blocks(self) -> list[str]:
@@ -288,7 +320,175 @@ def load_group(root: Path, entry: RunEntry) -> RunGroup:
         keep_runs.append(r)
         keep_seeds.append(s)
     warnings += [f"left out: {e}" for e in errors]
-    return RunGroup(entry, base, keep_runs, keep_seeds, warnings)
+    attributions = []
+    for r in keep_runs:
+        attr, problem = read_attribution(root, r.path)
+        if problem:
+            warnings.append(problem)
+        attributions.append(attr)
+    summary = None
+    if entry.kind == "seeds" and (base / "summary.json").is_file() and inside(root, base / "summary.json"):
+        summary = _read_json_quiet(base / "summary.json")
+    return RunGroup(entry, base, keep_runs, keep_seeds, warnings, attributions, summary)
+
+
+# ---------------------------------------------------------------- attribution (attribution.json)
+ATTRIBUTION_FILE = "attribution.json"
+VERDICTS = ("ok", "weak", "no-evidence")  # from best to worst
+
+
+def _read_json_quiet(path: Path) -> dict | None:
+    import json
+
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return d if isinstance(d, dict) else None
+
+
+def _finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def read_attribution(root: Path, run_dir: Path) -> tuple[dict | None, str | None]:
+    """``(attribution.json as a dict, None)``; ``(None, None)`` when the run has none (older
+    runs); ``(None, one-line problem)`` when it is unreadable or not of the documented shape
+    (``blocks: {block: {contribution_share: number, ...}}``)."""
+    import json
+
+    f = Path(run_dir) / ATTRIBUTION_FILE
+    if not f.is_file():
+        return None, None
+    if not inside(root, f):
+        return None, f"{f}: points outside the runs folder; not read"
+    try:
+        d = json.loads(f.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return None, f"{f}: not valid JSON ({str(exc)[:120]}); attribution not shown"
+    blocks = d.get("blocks") if isinstance(d, dict) else None
+    if not isinstance(blocks, dict) or not blocks:
+        return None, f"{f}: field 'blocks' must map each block to its attribution; attribution not shown"
+    for b, v in blocks.items():
+        if not isinstance(v, dict) or not _finite(v.get("contribution_share")):
+            return None, (f"{f}: field blocks.{b}.contribution_share must be a finite number; "
+                          "attribution not shown")
+    return d, None
+
+
+def attribution_context(group: RunGroup) -> str:
+    """Which split and which checkpoint the attribution numbers come from, e.g.
+    "test split, checkpoint of the best epoch 7" (per seed for a group)."""
+    attrs = [a for a in group.attributions if a]
+    if not attrs:
+        return ""
+    splits = sorted({str(a.get("split", "?")) for a in attrs})
+    epochs = [(a.get("checkpoint") or {}).get("best_epoch") for a in attrs]
+    if len(attrs) == 1:
+        ep = f"checkpoint of the best epoch {epochs[0]}" if epochs[0] is not None else "selected checkpoint"
+    else:
+        ep = "checkpoint of each seed's best epoch (" + ", ".join(
+            f"seed {s}: {e}" for s, e in zip(group.seeds, epochs)) + ")"
+    return f"{'/'.join(splits)} split, {ep}"
+
+
+def _interval(values: list[float], cis: list) -> tuple[float, float, float, float]:
+    """mean, std over runs, and the interval shown: the 95% bootstrap interval of a single
+    run, or mean ± std over seeds (population std) for several."""
+    v = np.array(values, dtype=float)
+    mean, std = float(np.nanmean(v)), float(np.nanstd(v))
+    if len(v) == 1:
+        ci = cis[0] if cis and isinstance(cis[0], (list, tuple)) and len(cis[0]) == 2 else None
+        if ci is not None and all(_finite(c) for c in ci):
+            return mean, std, float(ci[0]), float(ci[1])
+        return mean, std, float("nan"), float("nan")
+    return mean, std, mean - std, mean + std
+
+
+def attribution_table(group: RunGroup) -> pd.DataFrame:
+    """Per block: β share and contribution share side by side.
+
+    Columns: block, kind, beta_share, beta_share_std, contribution_share,
+    contribution_share_std, lo, hi, n_seeds. ``lo``/``hi``: the 95% bootstrap interval
+    over samples for one run, mean ± std over seeds for a group (``interval`` says which).
+    Empty when the run has no attribution.json.
+    """
+    cols = ["block", "kind", "beta_share", "beta_share_std", "contribution_share", "contribution_share_std",
+            "lo", "hi", "n_seeds", "interval"]
+    if not group.has_attribution:
+        return pd.DataFrame(columns=cols)
+    beta = share_table(group).set_index("block")
+    rows = []
+    for b in group.blocks:
+        vals = [(a["blocks"].get(b) or {}).get("contribution_share", np.nan) for a in group.attributions]
+        cis = [(a["blocks"].get(b) or {}).get("contribution_share_ci") for a in group.attributions]
+        mean, std, lo, hi = _interval(vals, cis)
+        rows.append({"block": b, "kind": block_kind(b),
+                     "beta_share": float(beta.loc[b, "share_mean"]) if group.has_beta else float("nan"),
+                     "beta_share_std": float(beta.loc[b, "share_std"]) if group.has_beta else float("nan"),
+                     "contribution_share": mean, "contribution_share_std": std, "lo": lo, "hi": hi,
+                     "n_seeds": len(vals),
+                     "interval": "95% bootstrap over samples" if len(vals) == 1 else "± std over seeds"})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def modality_attribution_table(group: RunGroup) -> pd.DataFrame:
+    """Per modality: shapley_share (mean over seeds), its std, lo, hi (as in
+    :func:`attribution_table`), mean_abs_shapley. Empty without attribution."""
+    cols = ["modality", "shapley_share", "shapley_share_std", "lo", "hi", "mean_abs_shapley", "n_seeds",
+            "interval"]
+    if not group.has_attribution or not all(isinstance(a.get("modalities"), dict) for a in group.attributions):
+        return pd.DataFrame(columns=cols)
+    mods = list(group.attributions[0]["modalities"])
+    rows = []
+    for m in mods:
+        recs = [a["modalities"].get(m) or {} for a in group.attributions]
+        mean, std, lo, hi = _interval([r.get("shapley_share", np.nan) for r in recs],
+                                      [r.get("shapley_share_ci") for r in recs])
+        mas = np.array([r.get("mean_abs_shapley", np.nan) for r in recs], dtype=float)
+        rows.append({"modality": m, "shapley_share": mean, "shapley_share_std": std, "lo": lo, "hi": hi,
+                     "mean_abs_shapley": float(np.nanmean(mas)), "n_seeds": len(recs),
+                     "interval": "95% bootstrap over samples" if len(recs) == 1 else "± std over seeds"})
+    return pd.DataFrame(rows, columns=cols)
+
+
+def definitions(group: RunGroup) -> dict[str, str]:
+    """The one-sentence definitions attribution.json carries (name -> sentence)."""
+    a = next((a for a in group.attributions if a), None)
+    d = (a or {}).get("definitions")
+    return {str(k): str(v) for k, v in d.items()} if isinstance(d, dict) else {}
+
+
+def trust(group: RunGroup) -> dict | None:
+    """The evidence verdict shown for the group: ``{"verdict", "reasons", "per_seed"}``.
+
+    A seed group uses its ``summary.json`` "trust" when present, else the worst seed's
+    verdict (with every seed's reasons); a single run its attribution.json "trust".
+    None when no run carries a verdict.
+    """
+    per_seed = []
+    for s, a in zip(group.seeds, group.attributions):
+        t = (a or {}).get("trust")
+        if isinstance(t, dict) and t.get("verdict") in VERDICTS:
+            per_seed.append({"seed": s, "verdict": t["verdict"], "reasons": [str(r) for r in t.get("reasons") or []]})
+    top = (group.summary or {}).get("trust")
+    if isinstance(top, dict) and top.get("verdict") in VERDICTS:
+        return {"verdict": top["verdict"], "reasons": [str(r) for r in top.get("reasons") or []],
+                "per_seed": per_seed}
+    if not per_seed:
+        return None
+    worst = max(per_seed, key=lambda t: VERDICTS.index(t["verdict"]))["verdict"]
+    if len(per_seed) == 1:
+        return {"verdict": worst, "reasons": per_seed[0]["reasons"], "per_seed": per_seed}
+    reasons = [f"seed {t['seed']}: {r}" for t in per_seed if t["verdict"] != "ok" for r in t["reasons"]]
+    return {"verdict": worst, "reasons": reasons, "per_seed": per_seed}
+
+
+def md(text) -> str:
+    """``text`` with Markdown's special characters escaped, for user-derived text (block,
+    run and file names, transcripts) shown through st.markdown / captions / titles:
+    "text*audio*video" stays literal instead of turning italic."""
+    return re.sub(r"([\\`*_{}\[\]<>()#+\-.!|~$])", r"\\\1", str(text))
 
 
 # ---------------------------------------------------------------- overview tables
@@ -347,20 +547,24 @@ def _block_phrase(block: str) -> str:
     return f"the {block} interaction" if "*" in block else block
 
 
-def reading_sentence(shares: dict[str, float], n_seeds: int = 1) -> str:
-    """One plain-language sentence, e.g. "text carries 71% of the relevance, ... ".
+def reading_sentence(shares: dict[str, float], n_seeds: int = 1, source: str = "β share",
+                     unit: str = "of the relevance") -> str:
+    """One plain-language sentence naming the number it reads, e.g.
+    "From the β share: text carries 71% of the relevance, audio 20%, ... ".
 
-    ``shares``: β share per block (sums to 1). Blocks are named largest first; the
-    top three are named, the rest summed.
+    ``shares``: one number per block (or modality) summing to 1; ``source`` names it
+    (β share, contribution share on the test split, ...). Blocks are named largest
+    first, as written (no capitalisation: "m1" stays "m1"); the top three are named,
+    the rest summed. Plain text: escape it (:func:`md`) before rendering as Markdown.
     """
     items = sorted(((b, float(v)) for b, v in shares.items() if v is not None and math.isfinite(v)),
                    key=lambda kv: -kv[1])
     if not items:
-        return "This run has no relevance weights."
+        return "This run has no relevance numbers to read."
     total = sum(v for _, v in items) or 1.0
     items = [(b, v / total) for b, v in items]
     first_b, first_v = items[0]
-    head = f"{_block_phrase(first_b)} carries {_pct(first_v)} of the relevance"
+    head = f"{_block_phrase(first_b)} carries {_pct(first_v)} {unit}"
     k = len(items) if len(items) <= 4 else 3  # name every block, or the top 3 and sum the rest
     named = [f"{_block_phrase(b)} {_pct(v)}" for b, v in items[1:k]]
     rest = items[k:]
@@ -372,17 +576,56 @@ def reading_sentence(shares: dict[str, float], n_seeds: int = 1) -> str:
     if rest:
         rest_v = sum(v for _, v in rest)
         text += f"; the other {len(rest)} block{'s' if len(rest) > 1 else ''} together {_pct(rest_v)}"
-    text = text[0].upper() + text[1:]
-    suffix = f" (β share, mean over {n_seeds} seeds)" if n_seeds > 1 else " (β share)"
-    return text + suffix + "."
+    where = f"{source}, mean over {n_seeds} seeds" if n_seeds > 1 else source
+    return f"From the {where}: {text}."
 
 
-def group_reading(group: RunGroup) -> str:
-    t = share_table(group)
-    return reading_sentence(dict(zip(t["block"], t["share_mean"])), len(group.runs))
+def group_reading(group: RunGroup) -> dict:
+    """The plain-language reading of a run, hedged by its evidence verdict.
+
+    Returns ``{"text", "source", "verdict", "confident"}``: the text reads the attribution
+    (contribution share per block) when attribution.json is there, else β share (with a
+    note that β is a weight, not a measured contribution); a ``weak`` verdict prefixes
+    "Weak evidence", a ``no-evidence`` verdict replaces the reading by its reasons;
+    a model without β and without attribution has no reading.
+    """
+    t = trust(group)
+    verdict = t["verdict"] if t else None
+    n = len(group.runs)
+    if group.has_attribution:
+        at = attribution_table(group)
+        source = f"contribution share ({attribution_context(group)})"
+        text = reading_sentence(dict(zip(at["block"], at["contribution_share"])), n, source,
+                                unit="of the prediction's variation")
+    elif group.has_beta:
+        source = "β share"
+        bt = share_table(group)
+        text = reading_sentence(dict(zip(bt["block"], bt["share_mean"])), n, source) + (
+            " β is the learned relevance weight, not a measured contribution; this run has no "
+            "attribution.json (written by an older mweight), so no contribution share can be shown.")
+    else:
+        return {"text": "This model has no β (relevance: none) and no attribution.json, so there is nothing "
+                        "to read; train it again with this mweight to get the attribution.",
+                "source": None, "verdict": verdict, "confident": False}
+    if verdict == "no-evidence":
+        reasons = "; ".join(t["reasons"]) or "no reason given"
+        return {"text": f"No reading: this run shows no evidence that the model learned anything ({reasons}). "
+                        "Its β and attribution carry no information.",
+                "source": source, "verdict": verdict, "confident": False}
+    if verdict == "weak":
+        reasons = "; ".join(t["reasons"]) or "no reason given"
+        text = f"Weak evidence ({reasons}); read with care. " + text
+    return {"text": text, "source": source, "verdict": verdict, "confident": verdict in (None, "ok")}
 
 
 # ---------------------------------------------------------------- training dynamics
+def _seed_name(group: RunGroup, s) -> str:
+    if s is not None:
+        return str(s)
+    seed = (group.runs[0].config.get("train") or {}).get("seed")
+    return str(seed) if seed is not None else "run"
+
+
 def history_long(group: RunGroup, what: str = "share") -> pd.DataFrame:
     """seed, epoch, block, value: β (``what='beta'``) or β share per block per epoch."""
     frames = []
@@ -393,7 +636,7 @@ def history_long(group: RunGroup, what: str = "share") -> pd.DataFrame:
         for b in group.blocks:
             col = f"{what}_{b}"
             if col in h.columns:
-                frames.append(pd.DataFrame({"seed": "-" if s is None else str(s), "epoch": h["epoch"].astype(int),
+                frames.append(pd.DataFrame({"seed": _seed_name(group, s), "epoch": h["epoch"].astype(int),
                                             "block": b, "value": pd.to_numeric(h[col], errors="coerce")}))
     if not frames:
         return pd.DataFrame(columns=["seed", "epoch", "block", "value"])
@@ -411,7 +654,7 @@ def valid_metric_long(group: RunGroup) -> pd.DataFrame:
             if not col.startswith("valid_") or col == "valid_loss":
                 continue
             k = col[len("valid_"):]
-            frames.append(pd.DataFrame({"seed": "-" if s is None else str(s), "epoch": h["epoch"].astype(int),
+            frames.append(pd.DataFrame({"seed": _seed_name(group, s), "epoch": h["epoch"].astype(int),
                                         "metric": k, "label": metric_label(k),
                                         "value": pd.to_numeric(h[col], errors="coerce"),
                                         "best_epoch": int(r.metrics.get("info", {}).get("best_epoch") or 0)}))
@@ -502,7 +745,9 @@ def segments_frame(group: RunGroup, seed=None, transcripts: dict[str, str] | Non
         df["correct"] = df["prediction"].round().astype("Int64") == df["label"].round().astype("Int64")
         df["abs_error"] = (~df["correct"].astype(bool)).astype(float)
     if transcripts:
-        df["transcript"] = df["id"].astype(str).map(transcripts).fillna("")
+        text = df["id"].astype(str).map(transcripts).fillna("")
+        if (text != "").any():  # a transcripts file of another dataset adds no empty column
+            df["transcript"] = text
     return df
 
 
@@ -570,7 +815,61 @@ def waterfall(row: pd.Series | dict, blocks: list[str], task: str = "regression"
                          "value": [s[2] for s in steps], "cumulative": cum})
 
 
+def shapley_columns(df: pd.DataFrame) -> list[str]:
+    """Modalities with a per-sample Shapley value (``shapley_<m>`` columns of predictions.csv)."""
+    return [c[len("shapley_"):] for c in df.columns if c.startswith("shapley_") and c != "shapley_baseline"]
+
+
+def shapley_waterfall(row: pd.Series | dict, modalities: list[str], task: str = "regression") -> pd.DataFrame:
+    """Like :func:`waterfall`, by modality: the baseline (every block at its training-mean
+    contribution), then each modality's Shapley value φ_m(x) (largest |value| first), then
+    the total = prediction (regression) or the predicted class's logit."""
+    row = dict(row)
+    phis = sorted(((m, float(row[f"shapley_{m}"])) for m in modalities), key=lambda kv: -abs(kv[1]))
+    base = float(row["shapley_baseline"])
+    steps = [("baseline", "absolute", base)] + [(f"φ {m}", "relative", v) for m, v in phis]
+    name = "prediction" if task == "regression" else "logit of predicted class"
+    steps.append((name, "total", base + sum(v for _, v in phis)))
+    cum, run = [], 0.0
+    for _, m, v in steps:
+        run = v if m in ("absolute", "total") else run + v
+        cum.append(run)
+    return pd.DataFrame({"step": [s[0] for s in steps], "measure": [s[1] for s in steps],
+                         "value": [s[2] for s in steps], "cumulative": cum})
+
+
 # ---------------------------------------------------------------- compare
+def comparability_key(root: Path, entry: RunEntry) -> tuple | None:
+    """(task, modalities, dataset) of a discovered run from its config.yaml ``_meta``, without
+    loading the rest: runs with equal keys are comparable. None if unreadable."""
+    import yaml
+
+    try:
+        base = safe_join(root, entry.rel)
+        d = base / f"seed_{entry.seeds[0]}" if entry.kind == "seeds" else base
+        cfg = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
+    except (MWeightError, OSError, yaml.YAMLError, IndexError):
+        return None
+    meta = cfg.get("_meta") if isinstance(cfg, dict) else None
+    if not isinstance(meta, dict):
+        return None
+    dataset = meta.get("dataset_sha256") or Path(str(meta.get("dataset") or "")).name
+    return (meta.get("task"), tuple(meta.get("modalities") or ()), dataset)
+
+
+def comparable_default(root: Path, entries: list[RunEntry], first: str | None = None, limit: int = 4) -> list[str]:
+    """The runs Compare starts with: ``first`` (or the first readable run) and the other
+    runs on the same data (same task, modalities and dataset), at most ``limit``."""
+    ok = [e for e in entries if e.kind != "broken"]
+    if not ok:
+        return []
+    head = find_entry(ok, first) or ok[0]
+    key = comparability_key(root, head)
+    same = [e.rel for e in ok if e.rel != head.rel and key is not None and comparability_key(root, e) == key]
+    return [head.rel] + same[: limit - 1]
+
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out = {}
     for k, v in (d or {}).items():
@@ -598,6 +897,14 @@ def compare_frames(groups: list[RunGroup]) -> tuple[pd.DataFrame, pd.DataFrame, 
         cfg.pop("train.seed", None)
         cfg.pop("train.progress", None)
         configs[g.name] = cfg
+    for t in shares:  # contribution share next to β share, when the run has attribution.json
+        g = next(g for g in groups if g.name == t["run"].iloc[0])
+        at = attribution_table(g).set_index("block")
+        t["contribution_share"] = [float(at.loc[b, "contribution_share"]) if b in at.index else float("nan")
+                                   for b in t["block"]]
+        t["contribution_share_std"] = [float(at.loc[b, "contribution_share_std"]) if b in at.index
+                                       else float("nan") for b in t["block"]]
+        t["has_beta"] = g.has_beta
     share_df = pd.concat(shares, ignore_index=True) if shares else pd.DataFrame()
     metrics_df = pd.DataFrame(metric_rows).T
     metrics_df.index.name = "metric (test)"
@@ -685,15 +992,18 @@ def faithfulness(root: Path, group: RunGroup, seed=None, split: str = "test", re
 
     pred, contrib = predict_tensors(model, inputs, lengths, contributions=True)
     base = score(pred)
-    share = dict(zip(*[share_table(group)[c] for c in ("block", "share_mean")]))
+    # like with like: this seed's β share and attribution next to this seed's measured importance
+    share = {b: float(v) for b, v in run.relevance["share"].items()}
+    attr = attribution_on_split(group.attribution_for(seed), split)
     blocks = list(model.block_names)
     steps = len(blocks) + len(model.modalities) * repeats
     done = 0
     rows = []
     for b in blocks:
         drop = _metric_drop(task, base, score(pred - contrib[b]), mode)
-        rows.append({"block": b, "kind": block_kind(b), "beta_share": share.get(b, float("nan")),
-                     "degradation": drop})
+        rows.append({"block": b, "kind": block_kind(b),
+                     "beta_share": share.get(b, float("nan")) if group.has_beta else float("nan"),
+                     "contribution_share": attr["blocks"].get(b, float("nan")), "degradation": drop})
         done += 1
         if progress:
             progress(done / steps, f"ablating block {b}")
@@ -746,11 +1056,62 @@ def faithfulness(root: Path, group: RunGroup, seed=None, split: str = "test", re
         if col in mods_df:
             pos = mods_df[col].clip(lower=0)
             mods_df[out] = pos / pos.sum() if pos.sum() > 0 else 0.0
+    mods_df["shapley_share"] = [attr["modalities"].get(m, float("nan")) for m in mods_df["modality"]]
+    if not group.has_beta:
+        for c in ("beta_share_own", "beta_share_all_blocks_with_it"):
+            mods_df[c] = float("nan")
     if progress:
         progress(1.0, "done")
     return {"metric": metric, "label": metric_label(metric), "mode": mode, "base": base, "split": split,
             "n": len(part), "blocks": blocks_df, "modalities": mods_df, "dataset": str(ds_path),
-            "source": source}
+            "source": source, "seeds": [seed], "attribution_split": attr["split"]}
+
+
+def attribution_on_split(attr: dict | None, split: str) -> dict:
+    """``{"blocks": {b: contribution_share}, "modalities": {m: shapley_share}, "split"}`` of
+    one run's attribution on ``split`` (from ``by_split``, or the top level when it is that
+    split); empty dicts and ``split`` None when the run has no attribution for it."""
+    out = {"blocks": {}, "modalities": {}, "split": None}
+    if not attr:
+        return out
+    part = (attr.get("by_split") or {}).get(split)
+    if not isinstance(part, dict) and attr.get("split") == split:
+        part = attr
+    if not isinstance(part, dict):
+        return out
+    for b, v in (part.get("blocks") or {}).items():
+        if isinstance(v, dict) and _finite(v.get("contribution_share")):
+            out["blocks"][b] = float(v["contribution_share"])
+    for m, v in (part.get("modalities") or {}).items():
+        if isinstance(v, dict) and _finite(v.get("shapley_share")):
+            out["modalities"][m] = float(v["shapley_share"])
+    out["split"] = split
+    return out
+
+
+def faithfulness_mean(root: Path, group: RunGroup, split: str = "test", repeats: int = 3,
+                      progress: Callable[[float, str], None] | None = None) -> dict:
+    """:func:`faithfulness` of every seed, averaged column by column: means with means
+    (each seed's β share, attribution and importance measured on that seed's model)."""
+    results = []
+    n = len(group.seeds)
+    for i, seed in enumerate(group.seeds):
+        def sub(f, text, i=i, seed=seed):
+            if progress:
+                progress((i + f) / n, f"seed {seed}: {text}")
+        results.append(faithfulness(root, group, seed, split, repeats, progress=sub))
+    first = results[0]
+
+    def mean_frame(key: str, by: str) -> pd.DataFrame:
+        frames = pd.concat([r[key] for r in results], ignore_index=True)
+        num = [c for c in frames.columns if c not in (by, "kind")]
+        out = frames.groupby(by, sort=False)[num].mean().reset_index()
+        if "kind" in frames:
+            out.insert(1, "kind", [block_kind(b) for b in out[by]])
+        return out
+
+    return {**first, "base": float(np.mean([r["base"] for r in results])), "blocks": mean_frame("blocks", "block"),
+            "modalities": mean_frame("modalities", "modality"), "seeds": list(group.seeds)}
 
 
 def saved_ablation_table(saved: dict) -> pd.DataFrame | None:
@@ -800,8 +1161,14 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")[:80] or "run"
 
 
-def train_synthetic(root: Path, design: str = "additive", p: Iterable[float] = (0.8, 0.4, 0.0),
-                    n: int = 600, epochs: int = 6, seed: int = 0, length: int = 60,
+# The quick demo and the playground's defaults (see train_synthetic). "timing": what the
+# demo measured here (wall-clock, 1 training thread), shown next to the button.
+DEMO = {"p": (0.8, 0.4, 0.0), "n": 600, "epochs": 6,
+        "timing": "Not yet measured."}
+
+
+def train_synthetic(root: Path, design: str = "additive", p: Iterable[float] = DEMO["p"],
+                    n: int = DEMO["n"], epochs: int = DEMO["epochs"], seed: int = 0, length: int = 60,
                     folder: str = "playground", on_epoch: Callable[[dict], None] | None = None) -> dict:
     """Generate a small DNA dataset inside the runs folder and train one run on it.
 
@@ -875,8 +1242,116 @@ def truth_for(root: Path, group: RunGroup) -> dict | None:
 
 
 def recovered_vs_truth(group: RunGroup, truth: dict) -> pd.DataFrame:
-    """block, recovered (β share), expected (ground-truth reference share, 0 if not listed)."""
+    """block, recovered (β share), [contribution share (attribution, when present)],
+    expected (ground-truth reference share, 0 if not listed)."""
     t = share_table(group)
     exp = truth.get("expected_share") or {}
-    return pd.DataFrame({"block": t["block"], "recovered": t["share_mean"],
-                         "expected": [float(exp.get(b, 0.0)) for b in t["block"]]})
+    out = pd.DataFrame({"block": t["block"], "recovered": t["share_mean"]})
+    if group.has_attribution:
+        at = attribution_table(group).set_index("block")
+        out["contribution share"] = [float(at.loc[b, "contribution_share"]) for b in t["block"]]
+    out["expected"] = [float(exp.get(b, 0.0)) for b in t["block"]]
+    return out
+
+
+# ---------------------------------------------------------------- relevance path (β and attribution against p)
+PATHS_FOLDER = "paths"
+DEFAULT_PATH_PS = (1.0, 2.0, 4.0, 8.0)
+
+
+def path_folder(group: RunGroup) -> str:
+    """Where the relevance path of a run is trained: ``paths/<run>`` inside the runs folder."""
+    name = "runs-folder" if group.entry.rel == "." else _slug(group.entry.rel.replace("/", "_"))
+    return f"{PATHS_FOLDER}/{name}"
+
+
+def _p_name(p: float) -> str:
+    return f"p_{p:g}".replace(".", "_")
+
+
+def train_path(root: Path, group: RunGroup, ps: Iterable[float] = DEFAULT_PATH_PS, epochs: int | None = None,
+               progress: Callable[[float, str], None] | None = None) -> list[str]:
+    """Train the run's configuration (first seed) again at every p in ``ps``, on the same
+    data, into ``paths/<run>/p_<p>`` (replacing earlier path runs). Returns their rel paths.
+
+    Only p changes (and ``epochs`` when given): the same data, split, encoders, λ and
+    seed, so the path shows what p alone does to β share and to the attribution.
+    """
+    import copy
+
+    from .config import Config
+    from .trainrun import train_runs
+
+    ps = sorted({float(p) for p in ps})
+    if not ps:
+        raise MWeightError("relevance path: choose at least one value of p")
+    if any(p < 1 for p in ps):
+        raise MWeightError(f"relevance path: p = {min(ps):g}; expected p >= 1")
+    if not group.has_beta:
+        raise MWeightError(f"{group.path / 'config.yaml'}: model.relevance = none (no β), so p changes nothing; "
+                           "a relevance path needs a model with β (mnl or explicit)")
+    run = group.runs[0]
+    ds_path = dataset_path(root, run)
+    if ds_path is None:
+        raw = (run.config.get("data") or {}).get("path")
+        raise MWeightError(f"{run.path / 'config.yaml'}: dataset {raw!r} (data.path) not found; "
+                           "the relevance path trains on the run's data")
+    base_cfg = Config.from_dict(run.config, source=str(run.path / "config.yaml"))
+    base_cfg.data.path = str(ds_path)
+    base_cfg.train.progress = False
+    if epochs is not None:
+        base_cfg.train.epochs = int(epochs)
+    folder = safe_join(root, path_folder(group))
+    total = len(ps) * base_cfg.train.epochs
+    out = []
+    for i, p in enumerate(ps):
+        cfg = copy.deepcopy(base_cfg)
+        cfg.model.p = float(p)
+
+        def on_epoch(row: dict, i=i, p=p) -> None:
+            if progress:
+                e = int(row.get("epoch", 0))
+                progress((i * cfg.train.epochs + e) / total, f"p = {p:g}: epoch {e}/{cfg.train.epochs}")
+        target = folder / _p_name(p)
+        train_runs(cfg, target, seeds=None, overwrite=True, preset=(run.meta or {}).get("preset"),
+                   on_epoch=on_epoch, verbose=False)
+        out.append("/".join(target.relative_to(root).parts))
+    if progress:
+        progress(1.0, "done")
+    return out
+
+
+def path_frame(root: Path, group: RunGroup) -> pd.DataFrame:
+    """The relevance path of a run, long form: p, name, kind (block | modality),
+    measure (β share | contribution share | Shapley share), value, lo, hi (95% bootstrap
+    interval of the attribution, NaN for β). Empty when no path was trained."""
+    cols = ["p", "name", "kind", "measure", "value", "lo", "hi", "run"]
+    base = Path(root) / path_folder(group)
+    if not base.is_dir() or not inside(root, base):
+        return pd.DataFrame(columns=cols)
+    rows = []
+    for e in discover_runs(base):
+        if e.kind != "single":
+            continue
+        try:
+            g = load_group(base, e)
+        except MWeightError:
+            continue
+        rel = "/".join((base / e.rel).relative_to(root).parts)
+        for b in g.blocks:
+            rows.append({"p": g.p, "name": b, "kind": block_kind(b), "measure": "β share",
+                         "value": float(g.runs[0].relevance["share"][b]), "lo": np.nan, "hi": np.nan, "run": rel})
+        a = g.attributions[0] if g.attributions else None
+        if a:
+            for b, v in a["blocks"].items():
+                ci = v.get("contribution_share_ci") or [np.nan, np.nan]
+                rows.append({"p": g.p, "name": b, "kind": block_kind(b), "measure": "contribution share",
+                             "value": float(v["contribution_share"]), "lo": ci[0], "hi": ci[1], "run": rel})
+            for m, v in (a.get("modalities") or {}).items():
+                if isinstance(v, dict) and _finite(v.get("shapley_share")):
+                    ci = v.get("shapley_share_ci") or [np.nan, np.nan]
+                    rows.append({"p": g.p, "name": m, "kind": "modality", "measure": "Shapley share",
+                                 "value": float(v["shapley_share"]), "lo": ci[0], "hi": ci[1], "run": rel})
+    if not rows:
+        return pd.DataFrame(columns=cols)
+    return pd.DataFrame(rows, columns=cols).sort_values(["measure", "name", "p"], kind="stable").reset_index(drop=True)
