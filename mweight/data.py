@@ -196,8 +196,8 @@ def check_unique_ids(ids: np.ndarray, source: str) -> None:
     uniq, first, counts = np.unique(ids, return_index=True, return_counts=True)
     if len(uniq) != len(ids):
         dup = uniq[counts > 1]
-        rows = np.nonzero(ids == dup[np.argmin(first[counts > 1])])[0]
-        name = dup[np.argmin(first[counts > 1])]
+        name = str(dup[np.argmin(first[counts > 1])])
+        rows = np.nonzero(ids == name)[0]
         raise MWeightError(f"{source}: field 'id' repeats {name!r} (rows {rows[0]} and {rows[1]}; "
                            f"{int((counts > 1).sum())} ids repeated); expected one row per id")
 

@@ -88,11 +88,12 @@ def build_encoder(name: str, input_shape: tuple[int, ...], modality: str = "?", 
     _check_options(name, modality, kwargs)
     try:
         enc = cls(input_shape=tuple(input_shape), **kwargs)
-    except (ValueError, TypeError, AssertionError) as exc:  # an option value the module itself refuses
+    except (ValueError, TypeError, AssertionError, IndexError) as exc:  # the module refuses the options or shape
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         if isinstance(exc, ConfigError) and first.startswith("model.encoders."):
             raise
-        raise ConfigError(f"model.encoders.{modality} (encoder {name!r}, options {kwargs}): {first}",
+        raise ConfigError(f"model.encoders.{modality}: encoder {name!r} cannot be built for per-sample shape "
+                          f"{tuple(input_shape)} with options {kwargs} ({first})",
                           key=f"model.encoders.{modality}") from None
     enc.modality = modality  # named in input errors (e.g. token ids outside the vocabulary)
     return enc

@@ -52,6 +52,14 @@ def check_model_fits_data(cfg: Config, ds: Dataset) -> None:
         raise ConfigError(f"model: {str(exc).splitlines()[0]}") from None
     for m, enc in model.encoders.items():
         vocab = getattr(enc, "vocab", None)
+        tokens = ds.modalities[m].dtype.kind in "iu"
+        name = model.encoder_names[m]
+        if vocab is not None and not tokens:
+            raise ConfigError(f"model.encoders.{m}.name = {name!r} takes integer token ids; {ds.path} holds float "
+                              f"features for {m!r} (use mlp, gru, lstm or transformer)", key=f"model.encoders.{m}.name")
+        if vocab is None and tokens:
+            raise ConfigError(f"model.encoders.{m}.name = {name!r} takes float features; {ds.path} holds integer "
+                              f"token ids for {m!r} (use a token encoder such as dna_cnn)", key=f"model.encoders.{m}.name")
         if vocab is not None:
             check_token_ids(ds.modalities[m], int(vocab), m, str(ds.path))
 
