@@ -218,26 +218,30 @@ def finish(out, cols: dict, report: Report, source: str, options: dict, spec: Da
     order = np.array(order, dtype=np.int64)
     if len(order) == 0:
         raise MWeightError(f"{source}: no segment left to write (expected labelled {spec.name} segments of the folds)")
-    columns: dict[str, np.ndarray] = {
-        "label": np.asarray(cols["label"], dtype=np.float32)[order],
-        "split": split[order].astype(str),
-        "id": ids[order],
-    }
+    # .csd sources come out already sorted: then the (large) feature arrays are written without a copy
+    identity = len(order) == len(ids) and bool((order == np.arange(len(ids))).all())
+
+    def take(values, dtype=None) -> np.ndarray:
+        values = np.asarray(values) if dtype is None else np.asarray(values).astype(dtype, copy=False)
+        return values if identity else values[order]
+
+    columns: dict[str, np.ndarray] = {"label": take(cols["label"], np.float32), "split": take(split.astype(str)),
+                                      "id": take(ids)}
     for k in extra_labels:
-        columns[k] = np.asarray(cols[k], dtype=np.float32)[order]
+        columns[k] = take(cols[k], np.float32)
     modalities = {}
     for k, v in cols.items():
         if k in columns or k == "split" or k.startswith("_") or k.endswith("_lengths"):
             continue
         v = np.asarray(v)
         if v.dtype.kind in "fiu":
-            columns[k] = v[order].astype(np.float32) if v.dtype.kind == "f" else v[order]
+            columns[k] = take(v, np.float32 if v.dtype.kind == "f" else None)
             modalities[k] = list(columns[k].shape[1:])
             if f"{k}_lengths" in cols:
-                columns[f"{k}_lengths"] = np.asarray(cols[f"{k}_lengths"], dtype=np.int64)[order]
+                columns[f"{k}_lengths"] = take(cols[f"{k}_lengths"], np.int64)
     for k, v in cols.items():
         if k not in columns and not k.startswith("_") and np.asarray(v).dtype.kind in "US":
-            columns[k] = np.asarray(v).astype(str)[order]
+            columns[k] = take(np.asarray(v).astype(str))
     counts = {s: int((columns["split"] == s).sum()) for s in ("train", "valid", "test")}
     try:
         from .. import __version__ as version
@@ -628,7 +632,8 @@ def _word_level(labels: _Labels, mods, words, videos, seq_len, keep_sp, epsilon,
     # One file at a time, one video at a time: the SDK's align to the words with collapse=mean,
     # then impute() zeros for words without frames, then each segment's first seq_len words.
     for role, seq in mods.items():
-        mat = np.zeros((n, seq_len, seq.dim), dtype=np.float32)
+        dim = seq.dim  # one read of the first video: not inside the loop
+        mat = np.zeros((n, seq_len, dim), dtype=np.float32)
         imputed[role] = 0
         for v_index, vid in enumerate(progress(videos, f"{role}: {Path(seq.path).name}")):
             if seq is ref:
@@ -636,7 +641,7 @@ def _word_level(labels: _Labels, mods, words, videos, seq_len, keep_sp, epsilon,
             else:
                 feats, intervals = seq.data[vid]
                 a = _align.align_video(ref_intervals[vid], intervals, feats, "mean", epsilon)
-                per_word = np.zeros((len(ref_intervals[vid]), seq.dim), dtype=np.float32)  # SDK impute(): zeros
+                per_word = np.zeros((len(ref_intervals[vid]), dim), dtype=np.float32)  # SDK impute(): zeros
                 per_word[a.ref_rows] = a.features
                 imputed[role] += len(per_word) - len(a.ref_rows)
             s, e = bounds[v_index], bounds[v_index + 1]
