@@ -156,7 +156,7 @@ def show_verdict(group: A.RunGroup) -> dict | None:
         if group.has_attribution:
             st.caption("No evidence verdict in attribution.json (`trust` is missing).")
         return None
-    reasons = "; ".join(A.md(r) for r in t["reasons"]) or "no reason given"
+    reasons = "; ".join(A.md(r) for r in t["reasons"]) or ("" if t["verdict"] == "ok" else "no reason given")
     text = {"ok": f"**Evidence: ok.** {reasons}",
             "weak": f"**Evidence: weak.** {reasons}. Read the numbers below with care.",
             "no-evidence": f"**No evidence: the numbers below carry no information.** {reasons}. "
@@ -667,6 +667,11 @@ def page_playground(root: Path) -> None:
     n = c1.select_slider("Sequences", [200, 400, 600, 1000, 2000, 4000, 8000], value=A.DEMO["n"], key="pg_n")
     epochs = c2.slider("Epochs", 1, 30, A.DEMO["epochs"], key="pg_epochs")
     seed = int(c3.number_input("Seed", 0, 10_000, 0, key="pg_seed"))
+    if design == "additive":
+        st.caption("Trained with the dna-additive preset and " + ", ".join(f"`{o}`" for o in A.DEMO["overrides"])
+                   + f". The defaults ({A.DEMO['n']} sequences, {A.DEMO['epochs']} epochs) find the irrelevant "
+                   "modality on every seed tried; with fewer sequences or epochs the data are too small to tell "
+                   "(expect a p = 0 modality above 0.02 and check the evidence verdict).")
     if st.button("Generate and train", key="pg_go"):
         bar = st.progress(0.0, text="generating data")
         try:
