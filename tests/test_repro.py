@@ -264,7 +264,9 @@ def test_small_additive_reproduction_recovers_ranking_and_irrelevant(tmp_path, m
             tmp_path / "small", ["additive"], [0, 1], quick=True, jobs=1, progress=False, log=lambda s: None,
             extra_overrides=["train.epochs=8", "model.hidden=16", "model.lambda=0.05", "train.lr=0.003",
                              # pinned (the preset's batch 64 / patience 10 are tuned for N = 8000)
-                             "train.batch_size=32", "train.patience=6"])
+                             "train.batch_size=32", "train.patience=6",
+                             # selection on validation cross-entropy (the new default; pinned here)
+                             "train.select=ce"])
     finally:
         torch.set_num_threads(threads)
     by_name = {c.name: c for c in checks}
@@ -275,3 +277,58 @@ def test_small_additive_reproduction_recovers_ranking_and_irrelevant(tmp_path, m
     mean = res.groupby("block").share.mean()
     assert mean["m1"] > mean["m2"] > mean["m3"]
     assert "| m3 | p = 0 (ref. share 0.000) |" in report.read_text()
+
+
+def _fusion_has_anova() -> bool:
+    from mweight.fusion import BlockFusion
+
+    try:
+        BlockFusion({"a": 4, "b": 4}, [("a", "b")], rank=2, norm="anova")
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _fusion_has_anova(), reason="model.norm anova not implemented in this checkout (issue 10)")
+def test_small_nuisance_reproduction_anova_versus_iterbn(tmp_path, monkeypatch):
+    """The correlated-nuisance design at test scale (N = 2000, p = 8, 8 epochs, seed 0), through the
+    reproduction's runner: with IterBN the a*b block re-expresses a's signal (its contribution
+    correlates with the label; measured ~0.8 at every scale tried), with anova it gets (almost) no
+    share of the prediction. The shares are recomputed here from predictions.csv (block columns),
+    independently of attribution.json.
+
+    A deterministic regression test, not the claim: the bound is 0.05, not the reproduction's 0.02
+    (measured here: a*b 0.015, b 0.008). With narrower encoders (model.hidden=16, N = 3000) anova's
+    a*b took 0.77 of the contribution: residualising on the *linear* span of h_a leaves the product
+    free to carry nonlinear functions of a when a and b are dependent (paper_repro/README.md)."""
+    small = dataclasses.replace(
+        EXPERIMENTS["nuisance"], data={"n": 2000}, quick_overrides=(),
+        variants=tuple(v for v in EXPERIMENTS["nuisance"].variants if v.name in ("anova-p8", "iterbn-p8")))
+    monkeypatch.setitem(dna.EXPERIMENTS, "nuisance", small)
+    threads = torch.get_num_threads()
+    try:
+        checks, report = dna.run_dna(tmp_path / "nu", ["nuisance"], [0], quick=True, jobs=1, progress=False,
+                                     log=lambda s: None, extra_overrides=["train.epochs=8"])
+    finally:
+        torch.set_num_threads(threads)
+    names = {c.name for c in checks}
+    assert names == {"anova_p8", "determinism"} and {c.name: c for c in checks}["determinism"].passed
+
+    def shares(variant):
+        pred = pd.read_csv(tmp_path / "nu" / "runs" / "nuisance" / variant / "seed_0" / "predictions.csv")
+        test = pred[pred.split == "test"]
+        var = {b: test[b].var() for b in ("a", "b", "a*b")}
+        return ({b: v / sum(var.values()) for b, v in var.items()},
+                float(np.corrcoef(test["a*b"], test.label)[0, 1]))
+
+    (anova, _), (iterbn, corr_iterbn) = shares("anova-p8"), shares("iterbn-p8")
+    assert corr_iterbn > 0.5 and iterbn["a*b"] > 0.01, (iterbn, corr_iterbn)
+    assert anova["b"] <= 0.02 and anova["a*b"] <= 0.05 and anova["a*b"] < iterbn["a*b"] / 3, (anova, iterbn)
+    res = pd.read_csv(tmp_path / "nu" / "results.csv")
+    got = res[(res.variant == "iterbn-p8") & (res.block == "a*b")].contribution_label_corr.iloc[0]
+    assert got == pytest.approx(corr_iterbn, abs=1e-5)  # results.csv keeps 6 significant digits
+    md = report.read_text()
+    assert "### nuisance — all variants side by side" in md and "| anova | 8 |" in md and "| iterbn | 8 |" in md
+    assert "**test MAE** | oracle" in md
+    png = (tmp_path / "nu" / "figures" / "nuisance.png").read_bytes()
+    assert png[:8] == PNG_MAGIC and len(png) > 10_000
