@@ -223,7 +223,8 @@ def predict(lr: LoadedRun, ds: Dataset) -> pd.DataFrame:
     """id, split, label, prediction, bias and one column per block (blocks + bias = prediction)."""
     from .runs import predictions_frame
 
-    return predictions_frame(lr.model, ds)
+    baseline = lr.run.baseline() if hasattr(lr.run, "baseline") else None
+    return predictions_frame(lr.model, ds, baseline)
 
 
 def _labelled(ds: Dataset) -> np.ndarray:

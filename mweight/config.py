@@ -86,8 +86,13 @@ class TrainConfig:
     grad_clip: float = 8.0
     patience: int = 20  # early stopping on the validation metric
     # model selection (and early stopping) on the validation split: auto = MAE for
-    # regression, accuracy for classification; or any metric name (e.g. ce, corr, f1_non0)
+    # regression, cross-entropy for classification (accuracy ties for epochs on end and
+    # kept a nearly untrained head); or any metric name (e.g. acc, corr, f1_non0).
+    # Ties are broken by the validation loss.
     select: str = "auto"
+    # initialisations per seed; the one with the lowest validation loss is kept (all are
+    # recorded). A seed stuck at a saddle (XOR) then does not cost a result.
+    restarts: int = 1
     loss: str = "auto"  # auto | l1 | mse | ce
     beta_lr: float = 0.01  # explicit-beta mode: projected gradient step size
     # torch intra-op threads. These models are small: one thread is as fast as two and
@@ -204,6 +209,7 @@ class Config:
         else:
             t.patience = v.integer("train.patience", t.patience, "an integer >= 1 (or inf: no early stopping)",
                                    lambda x: x >= 1)
+        t.restarts = v.integer("train.restarts", t.restarts, "an integer >= 1", lambda x: x >= 1)
         from .metrics import METRIC_MODES  # numpy only
 
         v.choice("train.select", t.select, ("auto", *METRIC_MODES))

@@ -23,7 +23,7 @@ import torch
 from .config import Config, DataConfig, ModelConfig, TrainConfig
 from .data import Dataset, carve_validation, infer_task, load_dataset
 from .errors import MWeightError
-from .runs import load_model, predictions_frame, save_model
+from .runs import attribution, load_model, predictions_frame, save_model
 from .train import FitResult, fit, predict_tensors
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
@@ -103,6 +103,12 @@ class MWeight:
         self.history_ = pd.DataFrame(result.history)
         self.metrics_ = result.metrics
         self.best_epoch_ = result.best_epoch
+        # p-independent attribution on every split (docs/method.md); its baseline (the
+        # training-mean contribution of each block) also serves contributions() on new data
+        self.attribution_, _ = attribution(result.model, ds, cfg, result.best_epoch, result.beta, result.share)
+        self.baseline_ = self.attribution_["baseline_values"]
+        self.contribution_share_ = {b: v["contribution_share"] for b, v in self.attribution_["blocks"].items()}
+        self.shapley_share_ = {m: v["shapley_share"] for m, v in self.attribution_["modalities"].items()}
         return self
 
     # -- inference --------------------------------------------------------
@@ -154,9 +160,10 @@ class MWeight:
                      label=np.zeros(n, np.float32 if self.task_ == "regression" else np.int64),
                      split=np.array(["test"] * n), id=np.arange(n).astype(str),
                      lengths={m: v.numpy() for m, v in lens.items()}, task=self.task_)
-        df = predictions_frame(self.model_, ds).drop(columns=["id", "split", "label"])
+        df = predictions_frame(self.model_, ds, getattr(self, "baseline_", None)).drop(
+            columns=["id", "split", "label"])
         cols = [b for b in self.blocks_] + ["bias"] + [c for c in ("score", "prediction") if c in df]
-        return df[cols]
+        return df[cols + [c for c in df if c.startswith("shapley_")]]
 
     def score(self, X, y, lengths=None) -> float:
         """R^2 for regression, accuracy for classification (scikit-learn's convention)."""

@@ -6,20 +6,23 @@ dataset's modality order (``text*audio``). :class:`BlockFusion` maps the encoder
 outputs ``{modality: h_m}`` to the block features ``{block: z_S}`` that the one
 final linear layer combines.
 
-Interactions use one factor per modality ``u_m = BN(Linear_{d_m -> r}(h_m))``
+Interactions use one factor per modality ``u_m = FactorNorm(Linear_{d_m -> r}(h_m))``
 shared by every interaction that contains it, and the raw product
-``t_S = vec(outer(u_m for m in S))`` (dimension r^|S|, no appended 1).
+``t_S = vec(outer(u_m for m in S))`` (dimension r^|S|, no appended 1). Each
+interaction block removes its lower orders before vBN scales it (docs/method.md):
 
-IterBN (the general rule of METHOD.md section 5), for |S| = k >= 2::
+- ``anova`` (default): ``t_S`` minus its least-squares projection on the features of
+  every lower-order block of S (the encoder outputs h_m, m in S, and the raw products of
+  every proper sub-interaction), from running moments. Exact for any factor
+  distribution and any order: the block is uncorrelated with everything below it.
+- ``iterbn`` (the published rule, kept to show the difference)::
 
-    c_S = E[t_S] + sum_{m in S} E[t_{S minus m}] (x) u_m      (axes in S order)
-    z_S = vBN(t_S - c_S)
+      c_S = E[t_S] + sum_{m in S} E[t_{S minus m}] (x) u_m      (axes in S order)
 
-E is the batch mean of the RAW lower-order products (running means at
-inference). Every term is laid out on the axes of t_S: ``E[t_A]`` keeps A's axes
-in S order and ``u_m`` goes on m's axis. (The authors' code flattened two of
-the three triple terms in the wrong axis order; the test with correlated
-factors catches that.)
+  E is the batch mean of the RAW lower-order products (running means at inference).
+  Every term is laid out on the axes of t_S (the authors' code flattened two of the
+  three triple terms in the wrong axis order; the test with correlated factors catches
+  that). Exact only when the factors are independent or jointly Gaussian.
 """
 from __future__ import annotations
 
@@ -29,9 +32,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from .norm import RunningMean, make_block_norm
-
-NORMS = ("none", "bn", "vbn", "iterbn")
+from .config import NORMS
+from .norm import FactorNorm, LowerOrderResidual, RunningMean, make_block_norm
 
 
 def block_name(modalities: Sequence[str]) -> str:
@@ -87,6 +89,11 @@ def outer_product(factors: Sequence[torch.Tensor]) -> torch.Tensor:
     return out
 
 
+def proper_subsets(s: tuple[str, ...], min_order: int = 2) -> list[tuple[str, ...]]:
+    """Every sub-interaction of ``s`` of order ``min_order`` .. |s|-1, in ``s`` order."""
+    return [c for k in range(min_order, len(s)) for c in itertools.combinations(s, k)]
+
+
 def iterbn_residual(
     t_s: torch.Tensor,
     mean_s: torch.Tensor,
@@ -121,7 +128,7 @@ class BlockFusion(nn.Module):
     dims: encoder output size per modality, in dataset modality order.
     interactions: subsets (tuples of modality names in dataset order).
     rank: r, the factor size of interaction blocks.
-    norm: none | bn | vbn | iterbn.
+    norm: none | bn | vbn | iterbn | anova.
     factor_affine: learnable shift/scale in the factor BN (off by default: a
         learnable shift lets E[u_m] drift from 0 and re-opens leakage).
     """
@@ -131,7 +138,7 @@ class BlockFusion(nn.Module):
         dims: dict[str, int],
         interactions: Sequence[tuple[str, ...]] = (),
         rank: int = 8,
-        norm: str = "iterbn",
+        norm: str = "anova",
         factor_affine: bool = False,
     ):
         super().__init__()
@@ -146,28 +153,46 @@ class BlockFusion(nn.Module):
         for m in factor_mods:
             layers: list[nn.Module] = [nn.Linear(dims[m], rank)]
             if norm != "none":
-                layers.append(nn.BatchNorm1d(rank, affine=factor_affine))
+                layers.append(FactorNorm(rank, affine=factor_affine, batch_stats=norm != "anova"))
             self.factors[m] = nn.Sequential(*layers)
         self.block_norms = nn.ModuleDict(
-            {block_name(s): make_block_norm(norm, rank ** len(s)) for s in self.interactions}
+            {block_name(s): make_block_norm(norm, rank ** len(s), interaction=True) for s in self.interactions}
         )
-        # IterBN: running means of the raw products of every subset it subtracts.
+        # IterBN: running means of the raw products of every subset it subtracts, one module
+        # per subset (shared by the interactions that need it, updated once per forward).
         self._mean_keys: dict[tuple[str, ...], str] = {}
         # S minus m for each m in S, in S order (the lower-order products IterBN subtracts)
         self._lower = {s: [tuple(x for x in s if x != m) for m in s] for s in self.interactions}
         self.product_means = nn.ModuleDict()
+        # anova: one residualiser per interaction, on its own lower-order features.
+        self._anova_lower = {s: proper_subsets(s) for s in self.interactions}
+        self.residuals = nn.ModuleDict()
         if norm == "iterbn":
             for s in self.interactions:
-                needed = [s] + [tuple(x for x in s if x != m) for m in s]
-                for a in needed:
-                    if len(a) >= 1 and a not in self._mean_keys:
+                for a in [s] + self._lower[s]:
+                    if a not in self._mean_keys:
                         key = "m_" + "__".join(a)
                         self._mean_keys[a] = key
                         self.product_means[key] = RunningMean((rank,) * len(a))
+        if norm == "anova":
+            for s in self.interactions:
+                x_dim = sum(dims[m] for m in s) + sum(rank ** len(a) for a in self._anova_lower[s])
+                self.residuals[block_name(s)] = LowerOrderResidual(x_dim, rank ** len(s))
 
     @property
     def block_names(self) -> list[str]:
         return list(self.modalities) + [block_name(s) for s in self.interactions]
+
+    def calibration_stages(self) -> list[list[nn.Module]]:
+        """Modules whose statistics :meth:`MWeightNet.calibrate` makes exact, stage by stage.
+
+        ``anova`` only: the factors' normalisation first (the products depend on it), then
+        the residualisers' moments, then the interaction blocks' vBN (the residuals changed).
+        """
+        if self.norm != "anova" or not self.interactions:
+            return []
+        return [[f[1] for f in self.factors.values()], list(self.residuals.values()),
+                [self.block_norms[block_name(s)] for s in self.interactions]]
 
     def block_dims(self, dims: dict[str, int]) -> list[int]:
         return [dims[m] for m in self.modalities] + [self.rank ** len(s) for s in self.interactions]
@@ -177,19 +202,28 @@ class BlockFusion(nn.Module):
         if not self.interactions:
             return z
         u = {m: f(h[m]) for m, f in self.factors.items()}
+        n = next(iter(h.values())).shape[0]
         raw: dict[tuple[str, ...], torch.Tensor] = {}
+        means: dict[tuple[str, ...], torch.Tensor] = {}
 
         def product(a: tuple[str, ...]) -> torch.Tensor:
             if a not in raw:
                 raw[a] = outer_product([u[m] for m in a])
             return raw[a]
 
+        def mean(a: tuple[str, ...]) -> torch.Tensor:  # each running mean updated once per forward
+            if a not in means:
+                means[a] = self.product_means[self._mean_keys[a]](product(a))
+            return means[a]
+
         for s in self.interactions:
+            name = block_name(s)
             t = product(s)
             if self.norm == "iterbn":
-                mean_s = self.product_means[self._mean_keys[s]](t)
-                lower = [self.product_means[self._mean_keys[a]](product(a)) for a in self._lower[s]]
-                t = iterbn_residual(t, mean_s, lower, [u[m] for m in s])
-            name = block_name(s)
-            z[name] = self.block_norms[name](t.reshape(t.shape[0], -1))
+                t = iterbn_residual(t, mean(s), [mean(a) for a in self._lower[s]], [u[m] for m in s])
+            t = t.reshape(n, -1)
+            if self.norm == "anova":
+                lower = [h[m] for m in s] + [product(a).reshape(n, -1) for a in self._anova_lower[s]]
+                t = self.residuals[name](t, torch.cat(lower, dim=1))
+            z[name] = self.block_norms[name](t)
         return z

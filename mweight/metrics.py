@@ -96,9 +96,15 @@ __all__ = [
 
 def select_metric(task: str) -> tuple[str, str]:
     """The model-selection metric and its direction: ``('mae', 'min')`` for regression,
-    ``('acc', 'max')`` for classification."""
+    ``('ce', 'min')`` (validation cross-entropy) for classification.
+
+    Not accuracy: it moves in steps of 1/N_valid, ties for several epochs early in
+    training, and the first of the tied epochs (an almost untrained final layer, whose
+    beta is close to the initial weights') was kept. Cross-entropy keeps improving while
+    the head learns.
+    """
     _check_task(task)
-    return ("mae", "min") if task == "regression" else ("acc", "max")
+    return ("mae", "min") if task == "regression" else ("ce", "min")
 
 
 def compute_metrics(pred: Sequence | np.ndarray, target: Sequence | np.ndarray, task: str) -> dict[str, float]:

@@ -131,6 +131,34 @@ class MWeightNet(nn.Module):
             contrib = {b: z[b] @ w[:, s].T for b, s in zip(self.block_names, self.slices)}
         return Output(pred, contrib, self.final.bias)
 
+    @torch.no_grad()
+    def calibrate(self, inputs: dict[str, torch.Tensor], lengths: dict[str, torch.Tensor] | None = None,
+                  batch_size: int = 4096) -> None:
+        """Make the interaction blocks' statistics exact over a split (the training split).
+
+        During training, ``anova`` residualisers estimate their least-squares fit from
+        running moments over recent batches while the encoders move. Once the weights are
+        final, one eval-mode pass per stage recomputes every statistic exactly over the
+        whole split, so each interaction block is uncorrelated with its lower orders on
+        that split to floating-point precision. A no-op for other normalisations.
+        """
+        stages = self.fusion.calibration_stages()
+        if not stages:
+            return
+        lengths = lengths or {}
+        was_training = self.training
+        self.eval()
+        n = next(iter(inputs.values())).shape[0]
+        for modules in stages:
+            for mod in modules:
+                mod.start_calibration()
+            for start in range(0, n, batch_size):
+                sl = slice(start, start + batch_size)
+                self.encode({m: x[sl] for m, x in inputs.items()}, {m: v[sl] for m, v in lengths.items()})
+            for mod in modules:
+                mod.finish_calibration()
+        self.train(was_training)
+
     # -- relevance --------------------------------------------------------
     def block_weight_norms(self) -> torch.Tensor:
         return block_norms(self.final.weight, self.slices)

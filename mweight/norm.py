@@ -15,6 +15,13 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
+
+# vBN of an interaction block: its factors have unit variance, so a healthy product has
+# E||t||^2 of the order of its dimension. eps scaled by the dimension is a floor on the
+# scale: a block that is (numerically) nothing stays nothing instead of being blown up
+# to unit norm by 1/sqrt(eps) (a constant modality made a full copy of the other factor).
+INTERACTION_EPS_PER_DIM = 1e-3
 
 
 class _VectorBNTrain(torch.autograd.Function):
@@ -37,6 +44,7 @@ class _VectorBNTrain(torch.autograd.Function):
         return y, mu, s2
 
     @staticmethod
+    @once_differentiable  # the closed form is a first derivative only: refuse double backward
     def backward(ctx, g: torch.Tensor, _g_mu, _g_s2):
         y, inv = ctx.saved_tensors
         proj = torch.dot(g.reshape(-1), y.reshape(-1)) / y.shape[0]
@@ -59,9 +67,28 @@ class VectorBN(nn.Module):
         self.dim, self.momentum, self.eps = dim, momentum, eps
         self.register_buffer("running_mean", torch.zeros(dim))
         self.register_buffer("running_s2", torch.ones(()))
+        self._calib: dict | None = None
+
+    # -- calibration: exact statistics over a whole split (see MWeightNet.calibrate) ------
+    def start_calibration(self) -> None:
+        self._calib = {"n": 0, "sum": 0.0, "sq": 0.0}
+
+    def finish_calibration(self) -> None:
+        c, self._calib = self._calib, None
+        if c and c["n"] > 1:
+            mu = c["sum"] / c["n"]
+            s2 = (c["sq"] / c["n"] - float(mu @ mu)) * c["n"] / (c["n"] - 1)
+            self.running_mean.copy_(mu.to(self.running_mean.dtype))
+            self.running_s2.fill_(max(s2, 0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, dim) -> (N, dim)."""
+        if self._calib is not None:
+            with torch.no_grad():
+                x64 = x.detach().double()
+                self._calib["n"] += x.shape[0]
+                self._calib["sum"] = self._calib["sum"] + x64.sum(0)
+                self._calib["sq"] += float((x64 * x64).sum())
         if self.training and x.shape[0] > 1:
             if torch.is_grad_enabled() and x.requires_grad:
                 out, mu, s2 = _VectorBNTrain.apply(x, self.eps)
@@ -73,6 +100,164 @@ class VectorBN(nn.Module):
                 self.running_s2.lerp_(s2 * (n / (n - 1)), self.momentum)
             return out
         return (x - self.running_mean) / torch.sqrt(self.running_s2 + self.eps)
+
+
+class FactorNorm(nn.Module):
+    """Per-feature batch normalisation of an interaction factor ``u_m`` (METHOD.md section 5).
+
+    Like ``BatchNorm1d(affine=False)``, with two differences:
+
+    - the variance has a floor of ``rel_floor`` times the factor's mean square. A constant
+      (or nearly constant) modality has variance ~0; plain BN divides its rounding noise by
+      sqrt(eps) and hands the interaction a random or constant-times-copy factor. With the
+      floor it stays ~0.
+    - the running statistics start as a cumulative average (then momentum), so they are
+      statistics of the data from the first batch on, not a blend with the initial 0/1.
+    - ``batch_stats=False`` normalises with the running statistics in training too. The ``anova`` blocks need
+      this: their least-squares fit is estimated over many training batches and applied at
+      inference, so the factors must be the same function of the input in both modes.
+    """
+
+    def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5, rel_floor: float = 1e-4,
+                 affine: bool = False, batch_stats: bool = True):
+        super().__init__()
+        self.dim, self.momentum, self.eps, self.rel_floor, self.affine = dim, momentum, eps, rel_floor, affine
+        self.batch_stats = batch_stats
+        self.register_buffer("running_mean", torch.zeros(dim))
+        self.register_buffer("running_var", torch.ones(dim))
+        self.register_buffer("running_sq", torch.ones(()))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        if affine:
+            self.weight = nn.Parameter(torch.ones(dim))
+            self.bias = nn.Parameter(torch.zeros(dim))
+        self._calib: dict | None = None
+
+    def start_calibration(self) -> None:
+        self._calib = {"n": 0, "sum": 0.0, "sq": 0.0}
+
+    def finish_calibration(self) -> None:
+        c, self._calib = self._calib, None
+        if c and c["n"] > 1:
+            n = c["n"]
+            mu = c["sum"] / n
+            var = (c["sq"] / n - mu * mu) * n / (n - 1)
+            self.running_mean.copy_(mu.float())
+            self.running_var.copy_(var.clamp_min(0.0).float())
+            self.running_sq.fill_(float((c["sq"] / n).mean()))
+
+    def forward(self, v: torch.Tensor) -> torch.Tensor:
+        """v: (N, dim) -> (N, dim)."""
+        if self._calib is not None:
+            with torch.no_grad():
+                v64 = v.detach().double()
+                self._calib["n"] += v.shape[0]
+                self._calib["sum"] = self._calib["sum"] + v64.sum(0)
+                self._calib["sq"] = self._calib["sq"] + (v64 * v64).sum(0)
+        if self.training and v.shape[0] > 1:
+            n = v.shape[0]
+            mu = v.mean(dim=0)
+            var = (v - mu).pow(2).mean(dim=0)
+            sq = v.pow(2).mean()
+            with torch.no_grad():
+                self.count += 1
+                # cumulative average first (the initial 0/1 buffers are not statistics), then momentum
+                w = max(self.momentum, 1.0 / float(self.count))
+                self.running_mean.lerp_(mu.detach(), w)
+                self.running_var.lerp_(var.detach() * (n / (n - 1)), w)
+                self.running_sq.lerp_(sq.detach(), w)
+            if not self.batch_stats:
+                mu, var, sq = self.running_mean, self.running_var, self.running_sq
+        else:
+            mu, var, sq = self.running_mean, self.running_var, self.running_sq
+        out = (v - mu) * torch.rsqrt(var + self.eps + self.rel_floor * sq)
+        if self.affine:
+            out = out * self.weight + self.bias
+        return out
+
+
+class LowerOrderResidual(nn.Module):
+    """An interaction's raw product minus its least-squares projection on its lower orders.
+
+    ``r = t - E[t] - (x - E[x]) B`` with ``B = Cov(x)^-1 Cov(x, t)``, where ``x`` holds the
+    features of every lower-order block of the interaction (its modalities' encoder outputs
+    and the raw products of its proper sub-interactions). ``r`` is uncorrelated with every
+    such feature whatever the factors' distribution (IterBN's mean subtraction is exact only
+    for independent or jointly Gaussian factors): the empirical functional-ANOVA step.
+
+    The moments are running estimates (float64, cumulative average first, then an
+    exponential window of at least ``window`` x dim(x) samples), used in training AND at
+    inference: training batches (16 samples) are smaller than dim(x) (hundreds), so a
+    per-batch least-squares fit would be degenerate, and an eval prediction never depends
+    on the rest of its batch. ``ridge`` scales a jitter by each regressor's variance (plus
+    a tiny absolute one for constant regressors), so the solve is stable in float64.
+    """
+
+    def __init__(self, x_dim: int, t_dim: int, window: float = 10.0, ridge: float = 1e-7):
+        super().__init__()
+        self.x_dim, self.t_dim, self.window, self.ridge = x_dim, t_dim, window, ridge
+        f64 = torch.float64
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("mean_x", torch.zeros(x_dim, dtype=f64))
+        self.register_buffer("mean_t", torch.zeros(t_dim, dtype=f64))
+        self.register_buffer("sxx", torch.zeros(x_dim, x_dim, dtype=f64))  # E[x x^T]
+        self.register_buffer("sxt", torch.zeros(x_dim, t_dim, dtype=f64))  # E[x t^T]
+        self.register_buffer("coef", torch.zeros(x_dim, t_dim))
+        self.register_buffer("shift", torch.zeros(t_dim))  # E[t] - E[x] B
+        self._calib: dict | None = None
+
+    def start_calibration(self) -> None:
+        self._calib = {"n": 0, "x": 0.0, "t": 0.0, "xx": 0.0, "xt": 0.0}
+
+    @torch.no_grad()
+    def finish_calibration(self) -> None:
+        c, self._calib = self._calib, None
+        if c and c["n"] > 1:
+            n = c["n"]
+            self.mean_x.copy_(c["x"] / n)
+            self.mean_t.copy_(c["t"] / n)
+            self.sxx.copy_(c["xx"] / n)
+            self.sxt.copy_(c["xt"] / n)
+            self.count.clamp_(min=1)
+            self._solve()
+
+    @torch.no_grad()
+    def update(self, t: torch.Tensor, x: torch.Tensor) -> None:
+        n = t.shape[0]
+        x64, t64 = x.detach().double(), t.detach().double()
+        self.count += 1
+        w = max(1.0 / float(self.count), min(0.1, n / (self.window * (self.x_dim + 1))))
+        self.mean_x.lerp_(x64.mean(0), w)
+        self.mean_t.lerp_(t64.mean(0), w)
+        self.sxx.lerp_(x64.T @ x64 / n, w)
+        self.sxt.lerp_(x64.T @ t64 / n, w)
+        self._solve()
+
+    @torch.no_grad()
+    def _solve(self) -> None:
+        mx, mt = self.mean_x, self.mean_t
+        cxx = self.sxx - torch.outer(mx, mx)
+        cxt = self.sxt - torch.outer(mx, mt)
+        diag = cxx.diagonal().clamp_min(0.0)
+        jitter = self.ridge * diag + 1e-12 * float(diag.mean()) + 1e-30
+        a = cxx + torch.diag(jitter)
+        coef = torch.linalg.solve(a, cxt)
+        self.coef.copy_(coef)
+        self.shift.copy_(mt - mx @ coef)
+
+    def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """t: (N, t_dim) raw product, x: (N, x_dim) lower-order features -> (N, t_dim) residual."""
+        if self._calib is not None:
+            with torch.no_grad():
+                x64, t64 = x.detach().double(), t.detach().double()
+                c = self._calib
+                c["n"] += t.shape[0]
+                c["x"] = c["x"] + x64.sum(0)
+                c["t"] = c["t"] + t64.sum(0)
+                c["xx"] = c["xx"] + x64.T @ x64
+                c["xt"] = c["xt"] + x64.T @ t64
+        if self.training and t.shape[0] > 1:
+            self.update(t, x)
+        return torch.addmm(t - self.shift, x, self.coef, alpha=-1.0)
 
 
 class RunningMean(nn.Module):
@@ -93,12 +278,12 @@ class RunningMean(nn.Module):
         return self.running_mean
 
 
-def make_block_norm(kind: str, dim: int) -> nn.Module:
+def make_block_norm(kind: str, dim: int, interaction: bool = False) -> nn.Module:
     """The normalisation applied to a block's features before the final layer."""
     if kind == "none":
         return nn.Identity()
     if kind == "bn":  # per-feature: block variance = its dimension (METHOD.md 3.3)
         return nn.BatchNorm1d(dim, affine=False)
-    if kind in ("vbn", "iterbn"):
-        return VectorBN(dim)
-    raise ValueError(f"unknown normalisation {kind!r}; expected none | bn | vbn | iterbn")
+    if kind in ("vbn", "iterbn", "anova"):
+        return VectorBN(dim, eps=INTERACTION_EPS_PER_DIM * dim) if interaction else VectorBN(dim)
+    raise ValueError(f"unknown normalisation {kind!r}; expected none | bn | vbn | iterbn | anova")

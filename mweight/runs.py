@@ -33,7 +33,8 @@ from .metrics import METRIC_LABELS
 from .model import MWeightNet, shapes_from_json, shapes_to_json
 from .train import FitResult, predict_tensors, to_tensors
 
-RUN_FILES = ("config.yaml", "metrics.json", "relevance.json", "history.csv", "model.pt", "predictions.csv")
+RUN_FILES = ("config.yaml", "metrics.json", "relevance.json", "attribution.json", "history.csv", "model.pt",
+             "predictions.csv")
 FORMAT_VERSION = 1
 
 
@@ -80,30 +81,68 @@ def load_model(path: str | Path) -> tuple[MWeightNet, Config, str]:
 
 
 # -- predictions ----------------------------------------------------------
-def predictions_frame(model: MWeightNet, ds: Dataset) -> pd.DataFrame:
-    """id, split, label, prediction, bias, one column per block; blocks + bias = prediction.
+def decompose(model: MWeightNet, ds: Dataset, train_means: dict | None = None):
+    """Eval-mode predictions, per-block contributions of the decomposed output and Shapley columns.
 
-    Regression: the predicted value. Classification: ``prediction`` is the class,
-    ``score`` the logit of that class, and the block columns decompose that logit.
+    Returns ``(pred (N, out), g {block: (N,)}, base {block: (N,)}, idx (N,), train_means,
+    shapley {column: (N,)})``; the baseline is the training-mean contribution (taken from
+    ``ds``'s train rows unless ``train_means`` is given, e.g. the run's attribution.json).
     """
+    from .attribution import per_sample, shapley_columns
+
     inputs, lengths, _ = to_tensors(ds)
     pred, contrib = predict_tensors(model, inputs, lengths, contributions=True)
     bias = model.final.bias.detach().numpy()
+    train_mask = np.asarray(ds.split).astype(str) == "train"
+    if train_means is None and train_mask.any():
+        train_means = {b: c[train_mask].astype(np.float64).mean(axis=0) for b, c in contrib.items()}
+    if train_means is None:  # no baseline known: contributions only, no Shapley columns
+        zeros = {b: np.zeros(c.shape[1]) for b, c in contrib.items()}
+        g, base, idx = per_sample(pred, contrib, bias, train_mask, ds.task, zeros)
+        return pred, g, base, idx, None, {}
+    train_means = {b: np.asarray(v, dtype=np.float64) for b, v in train_means.items()}
+    g, base, idx = per_sample(pred, contrib, bias, train_mask, ds.task, train_means)
+    shap = shapley_columns(g, base, bias[idx], list(model.modalities))
+    return pred, g, base, idx, train_means, shap
+
+
+def predictions_frame(model: MWeightNet, ds: Dataset, train_means: dict | None = None) -> pd.DataFrame:
+    """id, split, label, prediction, bias, one column per block, ``shapley_<m>``, ``shapley_baseline``.
+
+    Block columns + bias = prediction (regression) or ``score`` (classification: the logit
+    of the predicted class ``prediction``, which the block columns decompose).
+    ``shapley_baseline`` + the ``shapley_<m>`` columns = the same value (docs/method.md).
+    """
+    pred, g, _base, idx, _means, shap = decompose(model, ds, train_means)
+    bias = model.final.bias.detach().numpy()
     df = pd.DataFrame({"id": ds.id, "split": ds.split, "label": ds.label})
     if ds.task == "classification" or model.out_dim > 1:
-        cls = pred.argmax(axis=1)
-        rows = np.arange(len(cls))
-        df["prediction"] = cls
-        df["score"] = pred[rows, cls]
-        df["bias"] = bias[cls]
-        for b, c in contrib.items():
-            df[b] = c[rows, cls]
+        rows = np.arange(len(idx))
+        df["prediction"] = idx
+        df["score"] = pred[rows, idx]
+        df["bias"] = bias[idx]
     else:
         df["prediction"] = pred[:, 0]
         df["bias"] = float(bias[0])
-        for b, c in contrib.items():
-            df[b] = c[:, 0]
+    for b, v in g.items():
+        df[b] = v
+    for col, v in shap.items():
+        df[col] = v
     return df
+
+
+def attribution(model: MWeightNet, ds: Dataset, cfg: Config, best_epoch: int | None,
+                beta: dict | None, share: dict | None) -> tuple[dict, pd.DataFrame]:
+    """(attribution.json content, predictions frame) for a trained model on its dataset."""
+    from .attribution import attribution_report
+
+    pred, g, base, idx, train_means, shap = decompose(model, ds)
+    att = attribution_report(g, base, ds.split, list(model.modalities),
+                             beta if cfg.model.relevance != "none" else None,
+                             share if cfg.model.relevance != "none" else None,
+                             task=ds.task, p=cfg.model.p if cfg.model.relevance != "none" else None,
+                             best_epoch=best_epoch, train_means=train_means)
+    return att, predictions_frame(model, ds, train_means)
 
 
 # -- writing a run --------------------------------------------------------
@@ -131,6 +170,8 @@ def write_run(run_dir: str | Path, result: FitResult, cfg: Config, ds: Dataset, 
         "info": {"best_epoch": result.best_epoch, "epochs_run": result.extra.get("epochs_run"),
                  "seconds": round(result.seconds, 3),
                  "train_samples_per_second": round(result.samples_per_second, 1),
+                 **({"restarts": result.extra["restarts"], "restart_chosen": result.extra["restart_chosen"]}
+                    if "restarts" in result.extra else {}),
                  "labels": {k: v for k, v in METRIC_LABELS.items()}},
     })
     write_json(run_dir / "relevance.json", {
@@ -144,7 +185,9 @@ def write_run(run_dir: str | Path, result: FitResult, cfg: Config, ds: Dataset, 
     hist = pd.DataFrame(result.history)
     with atomic_path(run_dir / "history.csv") as tmp:
         hist.to_csv(tmp, index=False)
-    preds = predictions_frame(model, ds)
+    att, preds = attribution(model, ds, cfg, result.best_epoch, result.beta, result.share)
+    result.extra["attribution"] = att
+    write_json(run_dir / "attribution.json", att)
     with atomic_path(run_dir / "predictions.csv") as tmp:
         preds.to_csv(tmp, index=False, float_format="%.7g")
     return run_dir
@@ -172,6 +215,16 @@ class Run:
 
     def load_model(self):
         return load_model(self.path / "model.pt")
+
+    def attribution(self) -> dict | None:
+        """attribution.json (None for runs written before it existed)."""
+        f = self.path / "attribution.json"
+        return _read_json(f) if f.is_file() else None
+
+    def baseline(self) -> dict | None:
+        """The Shapley baseline: training-mean contribution per block (and output), if recorded."""
+        att = self.attribution()
+        return att.get("baseline_values") if att else None
 
 
 def is_run_dir(path: str | Path) -> bool:
@@ -242,8 +295,35 @@ def summarize(out: str | Path) -> dict:
             vals = np.array([r.relevance[what].get(b, np.nan) for r in runs], dtype=float)
             summary[what][b] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals.tolist()}
     summary["p"] = runs[0].relevance.get("p")
+    summary["attribution"] = summarize_attribution([r.path for r in runs])
     summary["labels"] = dict(METRIC_LABELS)
     return summary
+
+
+def _stats(vals: list[float]) -> dict:
+    a = np.asarray(vals, dtype=float)
+    return {"mean": float(np.nanmean(a)) if a.size else float("nan"),
+            "std": float(np.nanstd(a)) if a.size else float("nan"), "values": a.tolist()}
+
+
+def summarize_attribution(paths: list[Path]) -> dict:
+    """mean, std and values over seeds of each block's contribution share and each modality's Shapley share."""
+    atts = []
+    for path in paths:
+        f = Path(path) / "attribution.json"
+        if f.is_file():
+            atts.append(_read_json(f))
+    if not atts:
+        return {}
+    blocks = list(atts[0].get("blocks", {}))
+    mods = list(atts[0].get("modalities", {}))
+    return {
+        "split": atts[0].get("split"),
+        "blocks": {b: {"contribution_share": _stats([a["blocks"].get(b, {}).get("contribution_share", np.nan)
+                                                     for a in atts])} for b in blocks},
+        "modalities": {m: {"shapley_share": _stats([a["modalities"].get(m, {}).get("shapley_share", np.nan)
+                                                    for a in atts])} for m in mods},
+    }
 
 
 def write_summary(out: str | Path) -> dict:
@@ -257,10 +337,20 @@ def write_summary(out: str | Path) -> dict:
         if k == "loss":
             continue
         lines.append(f"| {METRIC_LABELS.get(k, k)} | {v['mean']:.4f} ± {v['std']:.4f} |")
-    lines += ["", "## Relevance (beta share, sums to 1)", "", "| block | share mean ± std | raw beta mean |",
-              "| --- | --- | --- |"]
+    att = s.get("attribution") or {}
+    lines += ["", f"## Relevance and attribution ({att.get('split', 'test')} split; docs/method.md)", "",
+              "beta share: the model's relevance parameter (depends on p). contribution share: the block's "
+              "share of the variance of its contribution W_S z_S(x). Shapley share: mean |phi_m| per modality.",
+              "", "| block | beta share mean ± std | raw beta mean | contribution share mean ± std |",
+              "| --- | --- | --- | --- |"]
     for b, v in s["share"].items():
-        lines.append(f"| {b} | {v['mean']:.4f} ± {v['std']:.4f} | {s['beta'][b]['mean']:.4f} |")
+        c = att.get("blocks", {}).get(b, {}).get("contribution_share")
+        c_txt = f"{c['mean']:.4f} ± {c['std']:.4f}" if c else "-"
+        lines.append(f"| {b} | {v['mean']:.4f} ± {v['std']:.4f} | {s['beta'][b]['mean']:.4f} | {c_txt} |")
+    if att.get("modalities"):
+        lines += ["", "| modality | Shapley share mean ± std |", "| --- | --- |"]
+        for m, v in att["modalities"].items():
+            lines.append(f"| {m} | {v['shapley_share']['mean']:.4f} ± {v['shapley_share']['std']:.4f} |")
     write_text(out / "summary.md", "\n".join(lines) + "\n")
     return s
 

@@ -153,6 +153,11 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
     ``resume=True`` continues from it to the same result as an uninterrupted run.
     ``on_epoch`` receives each history row (used by progress displays and sweeps).
     ``max_epochs`` stops early after that many epochs (for tests of resuming).
+    With ``train.restarts: K > 1`` the seed trains K initialisations (restart k uses
+    init seed ``seed + 1000003 k``; the data order is the seed's) and keeps the one with
+    the lowest validation loss at its selected epoch; each restart checkpoints into
+    ``run_dir/restart_<k>/`` and all are recorded in ``extra["restarts"]``.
+    After selection the model is calibrated on the training split (:meth:`MWeightNet.calibrate`).
     """
     t_cfg = cfg.train
     if t_cfg.threads:
@@ -163,10 +168,55 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
         raise MWeightError(f"{ds.path}: split {ds.split_key!r} has {len(parts['train'])} train samples; need at least 2")
     if len(parts["valid"]) == 0:
         raise MWeightError(f"{ds.path}: split {ds.split_key!r} has no 'valid' samples (needed for model selection)")
-    seed_everything(t_cfg.seed)
-    model = build_model(ds, cfg)
     tensors = {s: to_tensors(p) for s, p in parts.items()}
     lossf = loss_fn(cfg, task)
+    k_total = int(getattr(t_cfg, "restarts", 1) or 1)
+    runs, records = [], []
+    for k in range(k_total):
+        sub = None
+        if run_dir is not None:
+            sub = Path(run_dir) if k_total == 1 else Path(run_dir) / f"restart_{k}"
+            if k_total > 1:
+                sub.mkdir(parents=True, exist_ok=True)
+        one = _fit_once(ds, cfg, parts, tensors, lossf, init_seed=t_cfg.seed + 1000003 * k, ckpt_dir=sub,
+                        resume=resume, on_epoch=on_epoch, max_epochs=max_epochs)
+        runs.append(one)
+        records.append({"restart": k, "init_seed": t_cfg.seed + 1000003 * k, "best_epoch": one["best_epoch"],
+                        "epochs_run": len(one["history"]), "valid_loss": one["best_loss"],
+                        "valid_score": one["best_score_value"]})
+    best = min(range(k_total), key=lambda i: (runs[i]["best_loss"], i)) if k_total > 1 else 0
+    chosen = runs[best]
+    model = chosen["model"]
+    if chosen["best_state"] is not None:
+        model.load_state_dict(chosen["best_state"])
+    model.calibrate(tensors["train"][0], tensors["train"][1])
+    metrics = {s: evaluate_split(model, tensors[s], parts[s], task, lossf) for s in ("train", "valid", "test")}
+    beta, share = relevance_dicts(model)
+    seconds = sum(r["seconds"] for r in runs)
+    seen = sum(r["seen"] for r in runs)
+    extra = {"stopped_early": chosen["stopped"], "epochs_run": len(chosen["history"])}
+    if k_total > 1:
+        extra["restarts"] = records
+        extra["restart_chosen"] = best
+    return FitResult(model=model, history=chosen["history"], best_epoch=chosen["best_epoch"], metrics=metrics,
+                     beta=beta, share=share, seconds=seconds,
+                     samples_per_second=seen / seconds if seconds > 0 else 0.0, extra=extra)
+
+
+def _better(score: float, loss: float, best_score: float, best_loss: float, tol: float = 1e-12) -> bool:
+    """Lower score wins; a tie (within ``tol``) goes to the lower validation loss."""
+    if score < best_score - tol:
+        return True
+    return abs(score - best_score) <= tol and loss < best_loss
+
+
+def _fit_once(ds: Dataset, cfg: Config, parts: dict, tensors: dict, lossf, init_seed: int,
+              ckpt_dir: Path | None, resume: bool, on_epoch, max_epochs) -> dict:
+    """One initialisation: the training loop with early stopping; returns the selected state."""
+    t_cfg = cfg.train
+    task = ds.task
+    seed_everything(init_seed)
+    model = build_model(ds, cfg)
     metric_name, mode = selection_metric(cfg, task)
 
     final_params = [model.final.weight]
@@ -185,8 +235,9 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
 
     gen = torch.Generator().manual_seed(t_cfg.seed)
     history: list[dict] = []
-    best_state, best_score, best_epoch, bad_epochs, start_epoch = None, math.inf, 0, 0, 0
-    ckpt_path = Path(run_dir) / CHECKPOINT if run_dir else None
+    best_state, best_score, best_loss, best_epoch, bad_epochs, start_epoch = None, math.inf, math.inf, 0, 0, 0
+    best_value = math.nan
+    ckpt_path = Path(ckpt_dir) / CHECKPOINT if ckpt_dir else None
     if resume and ckpt_path is not None and ckpt_path.exists():
         ck = load_torch(ckpt_path)
         model.load_state_dict(ck["model"])
@@ -196,6 +247,7 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
         gen.set_state(ck["rng_shuffle"])
         history = list(ck["history"])
         best_state, best_score = ck["best_state"], ck["best_score"]
+        best_loss, best_value = ck.get("best_loss", math.inf), ck.get("best_value", math.nan)
         best_epoch, bad_epochs, start_epoch = ck["best_epoch"], ck["bad_epochs"], ck["epoch"]
 
     inputs, lengths, y = tensors["train"]
@@ -211,7 +263,6 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
                         leave=False, dynamic_ncols=True)
     t0 = time.perf_counter()
     seen = 0
-    epoch = start_epoch
     stopped = bad_epochs >= t_cfg.patience
     try:
         for epoch in range(start_epoch, t_cfg.epochs):
@@ -256,8 +307,12 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
             score = valid[metric_name] if mode == "min" else -valid[metric_name]
             if not math.isfinite(score):
                 score = math.inf
-            if best_state is None or score < best_score:
-                best_score, best_epoch, bad_epochs = score, epoch + 1, 0
+            vloss = valid.get("loss", math.inf)
+            if not math.isfinite(vloss):
+                vloss = math.inf
+            if best_state is None or _better(score, vloss, best_score, best_loss):
+                best_score, best_loss, best_epoch, bad_epochs = score, vloss, epoch + 1, 0
+                best_value = valid[metric_name]
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
@@ -269,7 +324,8 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
                     "epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "rng_torch": torch.get_rng_state(),
                     "rng_shuffle": gen.get_state(), "history": history, "best_state": best_state,
-                    "best_score": best_score, "best_epoch": best_epoch, "bad_epochs": bad_epochs,
+                    "best_score": best_score, "best_loss": best_loss, "best_value": best_value,
+                    "best_epoch": best_epoch, "bad_epochs": bad_epochs,
                 })
             if on_epoch is not None:
                 on_epoch(row)
@@ -280,11 +336,6 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
     finally:
         if progress is not None:
             progress.close()
-    seconds = time.perf_counter() - t0
-    if best_state is not None:
-        model.load_state_dict(best_state)
-    metrics = {s: evaluate_split(model, tensors[s], parts[s], task, lossf) for s in ("train", "valid", "test")}
-    beta, share = relevance_dicts(model)
-    return FitResult(model=model, history=history, best_epoch=best_epoch, metrics=metrics, beta=beta,
-                     share=share, seconds=seconds, samples_per_second=seen / seconds if seconds > 0 else 0.0,
-                     extra={"stopped_early": stopped, "epochs_run": len(history)})
+    return {"model": model, "history": history, "best_state": best_state, "best_epoch": best_epoch,
+            "best_loss": best_loss, "best_score_value": best_value, "stopped": stopped,
+            "seconds": time.perf_counter() - t0, "seen": seen}

@@ -189,9 +189,20 @@ def print_result(result: FitResult, run_dir: Path, file=sys.stderr) -> None:
     test = result.metrics.get("test", {})
     keys = [k for k in ("mae", "corr", "acc2_non0", "acc2_has0", "acc7", "acc", "f1") if k in test]
     shown = ", ".join(f"{k}={test[k]:.4f}" for k in keys)
-    shares = ", ".join(f"{b}={v:.3f}" for b, v in sorted(result.share.items(), key=lambda kv: -kv[1]))
     print(f"[{run_dir}] best epoch {result.best_epoch}; test {shown}", file=file)
-    print(f"[{run_dir}] beta share: {shares}", file=file)
+    att = result.extra.get("attribution")
+    if att:
+        from .attribution import format_line
+
+        print(f"[{run_dir}] {format_line(att)}", file=file)
+    if result.share and cfg_has_beta(result):
+        shares = ", ".join(f"{b}={v:.3f}" for b, v in sorted(result.share.items(), key=lambda kv: -kv[1]))
+        print(f"[{run_dir}] beta share (relevance parameter, depends on p): {shares}", file=file)
+
+
+def cfg_has_beta(result: FitResult) -> bool:
+    att = result.extra.get("attribution") or {}
+    return att.get("p") is not None if att else True
 
 
 def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: bool = False,
