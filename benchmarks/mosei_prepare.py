@@ -20,7 +20,7 @@ In one run it measures:
    subset of videos (read + align, mean collapse), extrapolated linearly in the
    number of frames to the whole set.
 
-    python benchmarks/mosei_prepare.py [--videos 3227] [--sdk-videos 20] [--scale 1.0]
+    python benchmarks/mosei_prepare.py [--videos 3227] [--sdk-videos 20] [--scale 1.0] [--workdir DIR] [--stages]
 """
 from __future__ import annotations
 
@@ -136,6 +136,42 @@ def prepare(directory: Path, out: Path) -> dict:
     return {"wall": wall, "peak_mb": peak, "stdout": proc.stdout.strip(), "stderr": proc.stderr.strip()}
 
 
+def stages_child(directory: str, out: str) -> None:
+    """Run the preparation in this process and print the peak resident memory per stage
+    (stages = the progress bars of the pipeline, then finish and write), sampled every 0.2 s."""
+    import threading
+
+    from mweight.prepare import datasets, pipeline
+
+    stage, peaks, done = ["start-up"], {}, threading.Event()
+
+    def rss_mb() -> float:
+        with open("/proc/self/status") as fh:
+            return next(int(ln.split()[1]) / 1024 for ln in fh if ln.startswith("VmRSS"))
+
+    def sampler():
+        while not done.is_set():
+            peaks[stage[0]] = max(peaks.get(stage[0], 0.0), rss_mb())
+            time.sleep(0.2)
+
+    def named(fn, name):
+        def wrapper(*a, **k):
+            stage[0] = name if name else a[1]
+            return fn(*a, **k)
+        return wrapper
+
+    pipeline.progress = named(pipeline.progress, None)  # the stage is the progress bar's label
+    pipeline.finish = named(pipeline.finish, "finish (sort, check, meta)")
+    pipeline.write_dataset = named(pipeline.write_dataset, "write_dataset (compressed .npz)")
+    thread = threading.Thread(target=sampler, daemon=True)
+    thread.start()
+    pipeline.prepare_csd(out, datasets.mosei(), csd_dir=directory)
+    done.set()
+    thread.join()
+    for name, mb in peaks.items():
+        print(f"  {mb:6.0f} MB  {name}")
+
+
 def sdk_subset(directory: Path, ids: list[str], scale: float) -> dict | None:
     """The SDK's read + align of COVAREP and FACET to the words for the first ``ids``."""
     try:
@@ -164,7 +200,13 @@ def main() -> None:
     ap.add_argument("--tmp", default=None, help="where the temporary directory goes (default: the system's)")
     ap.add_argument("--workdir", default=None, help="generate into this folder and keep it; a later run with the same "
                                                     "options reuses it (never inside the repository)")
+    ap.add_argument("--stages", action="store_true", help="also print the peak resident memory per stage of the "
+                                                           "preparation (a second run, in a child process)")
+    ap.add_argument("--stages-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.stages_child:
+        stages_child(*args.stages_child)
+        return
     ids = list(mosei_split_of_video())[: args.videos]
     with tempfile.TemporaryDirectory(prefix="mosei_bench_", dir=args.tmp) as tmp:
         directory = Path(args.workdir or Path(tmp) / "csd")
@@ -191,6 +233,11 @@ def main() -> None:
         print("  " + res["stdout"])
         for line in res["stderr"].splitlines():
             print("  " + line)
+        if args.stages:
+            stage_out = Path(tmp) / "stages.npz"
+            print("peak resident memory per stage of a second, in-process run (sampled every 0.2 s):")
+            sys.stdout.flush()
+            subprocess.run([sys.executable, __file__, "--stages-child", str(directory), str(stage_out)], check=True)
         if args.sdk_videos:
             sdk = sdk_subset(Path(tmp), ids[: args.sdk_videos], args.scale)
             if sdk is None:
