@@ -86,7 +86,10 @@ def test_xor_check_only_converged_seeds_count():
     shares = {0: xor_shares(0.95), 1: xor_shares(0.92), 2: xor_shares(0.2), 3: xor_shares(0.97), 4: xor_shares(0.1)}
     acc = {0: 0.99, 1: 0.97, 2: 0.5, 3: 0.96, 4: 0.51}
     conv, inter = check_xor(frame("xor", "iterbn", shares, acc), XOR_TRUTH)
-    assert conv.passed and inter.passed and conv.values["converged"] == [0, 1, 3]
+    # every seed must converge (issue 11: restarts); the share claim looks at converged seeds only
+    assert not conv.passed and inter.passed and conv.values["converged"] == [0, 1, 3]
+    all_conv = {s: 0.99 for s in range(5)}
+    assert check_xor(frame("xor", "iterbn", {s: xor_shares(0.95) for s in range(5)}, all_conv), XOR_TRUTH)[0].passed
     # a converged seed with share below 0.9 fails
     shares[1] = xor_shares(0.85)
     assert not check_xor(frame("xor", "iterbn", shares, acc), XOR_TRUTH)[1].passed
