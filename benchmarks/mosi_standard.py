@@ -13,14 +13,18 @@ it exists, so an interrupted benchmark continues:
 
 1. ``featurize text`` (embeddings, tokens) and ``prepare mosi --features text=... --features audio=...``;
 2. validation search (the valid fold only; test numbers are never printed or used):
-   frozen InTense over text width {64, 256} x lr {5e-4, 2e-3} (3 seeds); fine-tuning over
-   (lr, lr_scale) in {(5e-4, 0.1), (2e-3, 0.025)} (1 seed, 4 epochs); ridge's lambda;
+   frozen InTense over text width {64, 256} (3 seeds); fine-tuning over
+   (lr, lr_scale) in {(5e-4, 0.1), (2e-3, 0.025)} (1 seed, 3 epochs); ridge's lambda;
 3. 5 seeds each with the chosen settings: InTense, MNL, late fusion (TFN-style, no beta) on the
    frozen embeddings, InTense with the fine-tuned encoder, and closed-form ridge;
 4. the table: test metrics (mean ± std), beta share, attribution shares (``attribution.json`` /
    ``summary.json`` when the run has them), wall and CPU time, the machine.
 
-    python benchmarks/mosi_standard.py --out runs/mosi_standard [--seeds 1,2,3,4,5] [--skip-finetune]
+    python benchmarks/mosi_standard.py --out runs/mosi_standard [--seeds 1,2,3,4,5] [--jobs 2] [--skip-finetune]
+
+Every run is one process per seed (``run/seed_<s>``, aggregated into ``run/summary_benchmark.json``);
+``--jobs N`` runs N seeds of a run side by side (one thread each), and the fine-tuned seeds run
+beside the frozen search and runs. ``--stage search-finetune`` stops after the fine-tuning search.
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ import os
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +51,7 @@ FROZEN = HERE / "mosi_standard.yaml"
 FINETUNE = HERE / "mosi_standard_finetune.yaml"
 MODEL = "all-MiniLM-L6-v2"
 
-FROZEN_GRID = [{"model.encoders.text.hidden": h, "train.lr": lr} for h in (64, 256) for lr in (0.0005, 0.002)]
+FROZEN_GRID = [{"model.encoders.text.hidden": h} for h in (64, 256)]
 FINETUNE_GRID = [{"train.lr": 0.0005, "model.encoders.text.lr_scale": 0.1},
                  {"train.lr": 0.002, "model.encoders.text.lr_scale": 0.025, "train.lr_decay": 0.9}]
 MMSA = [  # MMSA's published MOSI results with BERT text (5 seeds, Acc-2 has0 / non0), for context only
@@ -77,29 +82,56 @@ def sets(overrides: dict) -> list[str]:
     return [a for k, v in overrides.items() for a in ("--set", f"{k}={v}")]
 
 
-def train(data: Path, run: Path, seeds: str, preset: str, config: Path, overrides: dict) -> dict:
-    """A multi-seed run (reused when its summary exists); returns its timing."""
-    done = run / ("summary.json" if "," in seeds else "metrics.json")
-    timing_file = run / "benchmark_timing.json"
-    if done.is_file() and timing_file.is_file():
-        log(f"  reusing {run}")
-        return json.loads(timing_file.read_text())
-    seed_args = ["--seeds", seeds] if "," in seeds else ["--set", f"train.seed={seeds}"]
-    wall, cpu = mweight("train", "--data", data, "--preset", preset, "--config", config, *sets(overrides),
-                        *seed_args, "--out", run, "--overwrite", "--quiet")
-    infos = [json.loads((d / "metrics.json").read_text())["info"]
-             for d in (sorted(run.glob("seed_*")) if "," in seeds else [run])]
-    timing = {"wall_s": wall, "cpu_s": cpu, "train_s": sum(i["seconds"] for i in infos),
-              "epochs": [i["epochs_run"] for i in infos], "best_epochs": [i["best_epoch"] for i in infos],
-              "load_average_end": os.getloadavg()[0]}
-    timing_file.write_text(json.dumps(timing, indent=1))
-    return timing
+def train(data: Path, run: Path, seeds: str, preset: str, config: Path, overrides: dict, jobs: int = 1) -> dict:
+    """One single-seed run per seed in ``run/seed_<s>`` (``jobs`` side by side; each reused when
+    complete), aggregated into ``run/summary.json``; returns the timing."""
+    seed_list = [s for s in seeds.split(",") if s]
+
+    def one(seed: str) -> dict:
+        d = run / f"seed_{seed}"
+        timing_file = d / "benchmark_timing.json"
+        if (d / "metrics.json").is_file() and timing_file.is_file():
+            log(f"  reusing {d}")
+            return json.loads(timing_file.read_text())
+        wall, cpu = mweight("train", "--data", data, "--preset", preset, "--config", config, *sets(overrides),
+                            "--set", f"train.seed={seed}", "--out", d, "--overwrite", "--quiet")
+        info = json.loads((d / "metrics.json").read_text())["info"]
+        t = {"wall_s": wall, "cpu_s": cpu, "train_s": info["seconds"], "epochs": info["epochs_run"],
+             "best_epoch": info["best_epoch"], "load_average_end": os.getloadavg()[0]}
+        timing_file.write_text(json.dumps(t, indent=1))
+        return t
+
+    t0 = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        per_seed = list(pool.map(one, seed_list))
+    summary = {"seeds": seed_list, "metrics": {}, "share": {}}
+    metrics = [json.loads((run / f"seed_{s}" / "metrics.json").read_text()) for s in seed_list]
+    for split in ("valid", "test"):
+        summary["metrics"][split] = {k: {"mean": float(np.mean([m[split][k] for m in metrics])),
+                                         "std": float(np.std([m[split][k] for m in metrics])),
+                                         "values": [m[split][k] for m in metrics]}
+                                     for k, _ in COLUMNS if all(k in m[split] for m in metrics)}
+    rel = [run / f"seed_{s}" / "relevance.json" for s in seed_list]
+    if all(f.is_file() for f in rel):
+        shares = [json.loads(f.read_text()).get("share") or {} for f in rel]
+        for b in shares[0]:
+            summary["share"][b] = {"values": [sh.get(b) for sh in shares]}
+    (run / "summary_benchmark.json").write_text(json.dumps(summary, indent=1))
+    return {"wall_s": time.perf_counter() - t0, "cpu_s": sum(t["cpu_s"] for t in per_seed),
+            "train_s": sum(t["train_s"] for t in per_seed), "epochs": [t["epochs"] for t in per_seed],
+            "best_epochs": [t["best_epoch"] for t in per_seed], "parallel": jobs,
+            "load_average_end": os.getloadavg()[0]}
+
+
+def train_all(jobs: list[tuple], workers: int) -> list[dict]:
+    """``train(*job)`` for every job, ``workers`` runs at a time; timings in job order."""
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        return list(pool.map(lambda job: train(*job), jobs))
 
 
 def valid_mae(run: Path) -> float:
     """Mean validation MAE over the seeds of a run (the selection criterion; the test split is not read)."""
-    dirs = sorted(run.glob("seed_*")) or [run]
-    return float(np.mean([json.loads((d / "metrics.json").read_text())["valid"]["mae"] for d in dirs]))
+    return json.loads((run / "summary_benchmark.json").read_text())["metrics"]["valid"]["mae"]["mean"]
 
 
 def attribution(run: Path) -> dict:
@@ -130,6 +162,8 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", default="1,2,3,4,5")
     ap.add_argument("--search-seeds", default="1,2,3")
     ap.add_argument("--skip-finetune", action="store_true", help="frozen embeddings only (the fine-tuned runs take long)")
+    ap.add_argument("--jobs", type=int, default=1, help="trainings run side by side (default 1)")
+    ap.add_argument("--stage", choices=("all", "search-finetune"), default="all")
     args = ap.parse_args(argv)
     for f in (TRANSCRIPTS, LABELS, AUDIO):
         if not f.is_file():
@@ -153,20 +187,27 @@ def main(argv=None) -> int:
                     "--labels", LABELS, "--out", data[kind])
 
     # 2. validation search (valid fold only)
-    search = []
-    for k, g in enumerate(FROZEN_GRID):
-        run = out / "search" / f"frozen_{k + 1}"
-        train(data["frozen"], run, args.search_seeds, "intense", FROZEN, g)
-        search.append(("frozen", g, valid_mae(run)))
-    best_frozen = min((s for s in search if s[0] == "frozen"), key=lambda s: s[2])[1]
-    best_ft = None
+    search, best_ft = [], None
     if not args.skip_finetune:
-        for k, g in enumerate(FINETUNE_GRID):
-            run = out / "search" / f"finetune_{k + 1}"
-            train(data["tokens"], run, args.search_seeds.split(",")[0], "intense", FINETUNE,
-                  {**g, "train.patience": 15})
-            search.append(("finetune", g, valid_mae(run)))
-        best_ft = min((s for s in search if s[0] == "finetune"), key=lambda s: s[2])[1]
+        runs = [out / "search" / f"finetune_{k + 1}" for k in range(len(FINETUNE_GRID))]
+        train_all([(data["tokens"], run, args.search_seeds.split(",")[0], "intense", FINETUNE, g)
+                   for run, g in zip(runs, FINETUNE_GRID)], args.jobs)
+        search += [("finetune", g, valid_mae(run)) for run, g in zip(runs, FINETUNE_GRID)]
+        best_ft = min(search, key=lambda s: s[2])[1]
+        if args.stage == "search-finetune":
+            for kind, g, v in search:
+                log(f"  search {kind} {g}: valid MAE {v:.4f}")
+            return 0
+    # The fine-tuned seeds (the long runs) start first and run beside the frozen search and runs.
+    pool = ThreadPoolExecutor(max_workers=1)
+    ft_run = out / "model4"
+    ft_future = (pool.submit(train, data["tokens"], ft_run, args.seeds, "intense", FINETUNE, best_ft, args.jobs)
+                 if best_ft is not None else None)
+    runs = [out / "search" / f"frozen_{k + 1}" for k in range(len(FROZEN_GRID))]
+    for run, g in zip(runs, FROZEN_GRID):
+        train(data["frozen"], run, args.search_seeds, "intense", FROZEN, g, args.jobs)
+    search += [("frozen", g, valid_mae(run)) for run, g in zip(runs, FROZEN_GRID)]
+    best_frozen = min((s for s in search if s[0] == "frozen"), key=lambda s: s[2])[1]
     for kind, g, v in search:
         log(f"  search {kind} {g}: valid MAE {v:.4f}")
 
@@ -174,13 +215,16 @@ def main(argv=None) -> int:
     models = [("InTense (text*audio, IterBN), frozen MiniLM", "intense", data["frozen"], FROZEN, best_frozen),
               ("MNL (no interactions), frozen MiniLM", "mnl", data["frozen"], FROZEN, best_frozen),
               ("late fusion / TFN-style, no β, frozen MiniLM", "late-fusion", data["frozen"], FROZEN, best_frozen)]
-    if best_ft is not None:
-        models.append(("InTense, MiniLM fine-tuned (top 2 layers)", "intense", data["tokens"], FINETUNE, best_ft))
+    runs = [out / f"model{i + 1}" for i in range(len(models))]
+    timings = [train(d, run, args.seeds, preset, cfg, g, args.jobs) for (_, preset, d, cfg, g), run in zip(models, runs)]
+    if ft_future is not None:
+        models.append(("InTense, MiniLM fine-tuned (top layer)", "intense", data["tokens"], FINETUNE, best_ft))
+        runs.append(ft_run)
+        timings.append(ft_future.result())
+    pool.shutdown()
     rows = []
-    for i, (name, preset, d, cfg, g) in enumerate(models):
-        run = out / f"model{i + 1}"
-        timing = train(d, run, args.seeds, preset, cfg, g)
-        rows.append((name, preset, cfg, g, run, json.loads((run / "summary.json").read_text()), timing))
+    for (name, preset, d, cfg, g), run, timing in zip(models, runs, timings):
+        rows.append((name, preset, cfg, g, run, json.loads((run / "summary_benchmark.json").read_text()), timing))
         log(f"  {name}: {timing['wall_s']:.0f} s wall, {timing['cpu_s']:.0f} s CPU, epochs {timing['epochs']}")
     rid = ridge(data["frozen"], "split")
 

@@ -194,8 +194,11 @@ class BertTextEncoder(nn.Module):
         return (h * m).sum(1) / m.sum(1)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-        if not torch.is_grad_enabled() and x.shape[0] > 256:  # evaluation: bounded memory
+        if not torch.is_grad_enabled() and x.shape[0] > 64:
+            # Evaluation: chunks of similar length (little padding, bounded memory), original order back.
             lens = lengths if lengths is not None else torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
-            return torch.cat([self.forward(x[i:i + 256], lens[i:i + 256]) for i in range(0, x.shape[0], 256)])
+            order = torch.argsort(lens, stable=True)
+            parts = [self.forward(x[idx], lens[idx]) for idx in order.split(64)]
+            return torch.cat(parts).index_select(0, torch.argsort(order))
         z = F.dropout(self.pooled(x, lengths), self.p_drop, self.training)
         return F.relu(self.proj(z)) if self.proj is not None else z
