@@ -268,8 +268,39 @@ def evaluate_run(lr: LoadedRun, data: str | Path | None = None, split_key: str |
                  for k, v in d.items() if k in recorded[s] and k not in ("n", "loss")
                  and np.isfinite(v) and np.isfinite(recorded[s][k])]
         diff = max(diffs) if diffs else None
+    attribution, trust = evidence(lr, ds, same_file)
     return {"run": str(lr.path), "data": ds.path, "split_key": ds.split_key, "task": ds.task,
-            "metrics": metrics, "recorded": recorded, "max_abs_diff": diff}
+            "metrics": metrics, "recorded": recorded, "max_abs_diff": diff,
+            "attribution": attribution, "trust": trust}
+
+
+def evidence(lr: LoadedRun, ds: Dataset, same_file: bool) -> tuple[dict | None, dict | None]:
+    """(attribution, trust verdict) of the run on ``ds``, with the run's recorded Shapley baseline.
+
+    On the run's own dataset file the recorded SHA-256 is checked: a changed file is a warning
+    and makes the verdict at most 'weak'.
+    """
+    from .attribution import attribution_report
+    from .runs import dataset_trust, decompose, predictions_frame, sha256
+
+    baseline = lr.run.baseline() if hasattr(lr.run, "baseline") else None
+    if baseline is None and not (ds.split == "train").any():
+        return None, None
+    _pred, g, base, _idx, means, _shap = decompose(lr.model, ds, baseline)
+    if means is None:
+        return None, None
+    rel = lr.run.relevance
+    has_beta = lr.cfg.model.relevance != "none"
+    att = attribution_report(g, base, ds.split, lr.modalities, rel.get("beta") if has_beta else None,
+                             rel.get("share") if has_beta else None, task=ds.task,
+                             p=lr.cfg.model.p if has_beta else None,
+                             best_epoch=(lr.run.metrics.get("info") or {}).get("best_epoch"), train_means=means)
+    recorded = lr.run.meta.get("dataset_sha256") if same_file else None
+    current = sha256(ds.path) if recorded and ds.path and Path(ds.path).is_file() else None
+    trust = None
+    if _labelled(ds).all():
+        trust = dataset_trust(ds, predictions_frame(lr.model, ds, means), recorded, current)
+    return att, trust
 
 
 def metrics_table(metrics: dict[str, dict], task: str) -> str:
@@ -353,10 +384,14 @@ def explain_segment(frame: pd.DataFrame, sample_id: str, blocks: list[str], sour
                            f"{', '.join(near)})")
     r = frame.loc[rows[0]]
     contrib = {b: float(r[b]) for b in blocks}
+    shapley = {c[len("shapley_"):]: float(r[c]) for c in frame.columns
+               if c.startswith("shapley_") and c != "shapley_baseline"}
     return {"id": str(r["id"]), "split": str(r["split"]), "label": float(r["label"]),
             "prediction": float(r["prediction"]), "score": float(r["score"]) if "score" in r else None,
             "bias": float(r["bias"]), "contributions": contrib,
-            "sum_check": float(r["bias"]) + sum(contrib.values())}
+            "sum_check": float(r["bias"]) + sum(contrib.values()),
+            "shapley": shapley or None,
+            "shapley_baseline": float(r["shapley_baseline"]) if "shapley_baseline" in r else None}
 
 
 def _bar(v: float, scale: float, width: int = 24) -> str:
@@ -374,7 +409,23 @@ def format_explanation(lr: LoadedRun, rel: pd.DataFrame, seg: dict | None, trans
         lines.append("test: " + ", ".join(f"{METRIC_LABELS[k].split(' (')[0]}"
                                             f"{' ' + k.split('_')[1] if k.startswith(('acc2', 'f1_')) else ''}"
                                             f" {metrics[k]:.4f}" for k in keys))
-    lines += ["", "Global relevance (beta from the selected checkpoint; share = beta / sum beta):"]
+    att = lr.run.attribution() if hasattr(lr.run, "attribution") else None
+    trust = (att or {}).get("trust")
+    if trust:
+        from .trust import verdict_line
+
+        lines += ["", verdict_line(trust)]
+        if trust["verdict"] == "no-evidence":
+            lines.append("(the relevance below carries no information: not better than a trivial predictor)")
+    if att and att.get("modalities"):
+        lines += ["", f"Attribution on the {att['split']} split (p-independent; docs/method.md):"]
+        for m, e in sorted(att["modalities"].items(), key=lambda kv: -kv[1]["shapley_share"]):
+            ci = e.get("shapley_share_ci")
+            ci_txt = f"  (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else ""
+            lines.append(f"  {m:18s} Shapley share {e['shapley_share']:.3f}{ci_txt}")
+        for b, e in att["blocks"].items():
+            lines.append(f"  {b:18s} contribution share {e.get('contribution_share', float('nan')):.3f}")
+    lines += ["", "Global relevance (beta from the selected checkpoint; share = beta / sum beta; depends on p):"]
     has_c = "mean_abs_contribution" in rel.columns
     lines.append(f"  {'block':18s} {'beta':>8s} {'share':>7s}  " + ("mean|contribution| (test)" if has_c else ""))
     for _, r in rel.iterrows():
@@ -399,6 +450,12 @@ def format_explanation(lr: LoadedRun, rel: pd.DataFrame, seg: dict | None, trans
         lines.append(f"    {b:18s} {v:+8.4f}  {_bar(v, scale)}")
     target = seg["prediction"] if lr.task == "regression" else seg["score"]
     lines.append(f"  (bias + contributions = {seg['sum_check']:.4f}; prediction {target:.4f})")
+    if seg.get("shapley"):
+        lines.append(f"  Shapley values per modality (baseline {seg['shapley_baseline']:+.4f}, the prediction with "
+                     "every block at its training-mean contribution):")
+        sscale = max([abs(v) for v in seg["shapley"].values()] + [1e-12])
+        for m, v in sorted(seg["shapley"].items(), key=lambda kv: -abs(kv[1])):
+            lines.append(f"    {m:18s} {v:+8.4f}  {_bar(v, sscale)}")
     return "\n".join(lines)
 
 

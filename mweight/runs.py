@@ -142,7 +142,21 @@ def attribution(model: MWeightNet, ds: Dataset, cfg: Config, best_epoch: int | N
                              share if cfg.model.relevance != "none" else None,
                              task=ds.task, p=cfg.model.p if cfg.model.relevance != "none" else None,
                              best_epoch=best_epoch, train_means=train_means)
-    return att, predictions_frame(model, ds, train_means)
+    frame = predictions_frame(model, ds, train_means)
+    att["trust"] = dataset_trust(ds, frame)
+    return att, frame
+
+
+def dataset_trust(ds: Dataset, frame: pd.DataFrame, recorded_sha: str | None = None,
+                  current_sha: str | None = None) -> dict:
+    """The run's verdict (mweight.trust) from its predictions frame and the dataset's facts."""
+    from .trust import data_warnings, run_trust
+
+    columns = list(ds.columns) + [ds.split_key]
+    n_train = int((np.asarray(ds.split).astype(str) == "train").sum())
+    warnings = data_warnings(ds.meta, columns, ds.split_key, n_train, recorded_sha, current_sha, ds.path)
+    return run_trust(ds.task, frame["split"].to_numpy(), frame["prediction"].to_numpy(),
+                     frame["label"].to_numpy(), warnings)
 
 
 # -- writing a run --------------------------------------------------------
@@ -296,6 +310,11 @@ def summarize(out: str | Path) -> dict:
             summary[what][b] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals.tolist()}
     summary["p"] = runs[0].relevance.get("p")
     summary["attribution"] = summarize_attribution([r.path for r in runs])
+    atts = [a for a in (r.attribution() for r in runs) if a and "trust" in a]
+    if atts:
+        from .trust import study_trust
+
+        summary["trust"] = study_trust(atts)
     summary["labels"] = dict(METRIC_LABELS)
     return summary
 
@@ -337,6 +356,15 @@ def write_summary(out: str | Path) -> dict:
         if k == "loss":
             continue
         lines.append(f"| {METRIC_LABELS.get(k, k)} | {v['mean']:.4f} ± {v['std']:.4f} |")
+    trust = s.get("trust")
+    if trust:
+        lines += ["", f"## Evidence: {trust['verdict']}", ""] + [f"- {r}" for r in trust["reasons"]]
+        agree = trust.get("ranking_agreement")
+        if agree:
+            lines.append(f"- ranking by Shapley share {' > '.join(agree['ranking'])}: "
+                         f"{agree['fraction_of_seeds']:.0%} of seeds")
+        if trust["verdict"] == "no-evidence":
+            lines.append("- the relevance and attribution below carry no information")
     att = s.get("attribution") or {}
     lines += ["", f"## Relevance and attribution ({att.get('split', 'test')} split; docs/method.md)", "",
               "beta share: the model's relevance parameter (depends on p). contribution share: the block's "
@@ -345,7 +373,11 @@ def write_summary(out: str | Path) -> dict:
               "| --- | --- | --- | --- |"]
     for b, v in s["share"].items():
         c = att.get("blocks", {}).get(b, {}).get("contribution_share")
+        ci = ((trust or {}).get("stability", {}).get("blocks", {}).get(b, {})
+              .get("contribution_share", {}).get("ci95"))
         c_txt = f"{c['mean']:.4f} ± {c['std']:.4f}" if c else "-"
+        if c and ci and all(np.isfinite(ci)):
+            c_txt += f" (95% CI {ci[0]:.3f}–{ci[1]:.3f})"
         lines.append(f"| {b} | {v['mean']:.4f} ± {v['std']:.4f} | {s['beta'][b]['mean']:.4f} | {c_txt} |")
     if att.get("modalities"):
         lines += ["", "| modality | Shapley share mean ± std |", "| --- | --- |"]

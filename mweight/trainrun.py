@@ -185,12 +185,34 @@ def train_one(cfg: Config, ds: Dataset, run_dir: Path, resume: bool = False, met
     return result
 
 
+def warn_data(ds: Dataset, recorded_sha: str | None = None, current_sha: str | None = None,
+              file=sys.stderr) -> list[str]:
+    """Print one line per problem with the data behind a run (leaking split, changed file, tiny train)."""
+    from .trust import data_warnings
+
+    n_train = int((ds.split == "train").sum())
+    warnings = data_warnings(ds.meta, list(ds.columns) + [ds.split_key], ds.split_key, n_train,
+                             recorded_sha, current_sha, ds.path)
+    for w in warnings:
+        print(f"mweight: warning: {w}", file=file)
+    return warnings
+
+
 def print_result(result: FitResult, run_dir: Path, file=sys.stderr) -> None:
     test = result.metrics.get("test", {})
     keys = [k for k in ("mae", "corr", "acc2_non0", "acc2_has0", "acc7", "acc", "f1") if k in test]
     shown = ", ".join(f"{k}={test[k]:.4f}" for k in keys)
     print(f"[{run_dir}] best epoch {result.best_epoch}; test {shown}", file=file)
     att = result.extra.get("attribution")
+    trust = (att or {}).get("trust")
+    if trust:
+        from .trust import verdict_line
+
+        print(f"[{run_dir}] {verdict_line(trust)}", file=file)
+        if trust["verdict"] == "no-evidence":
+            print(f"[{run_dir}] no relevance shown: the model is not better than a trivial predictor, so its "
+                  "beta and attribution carry no information (attribution.json keeps them, labelled)", file=file)
+            return
     if att:
         from .attribution import format_line
 
@@ -216,6 +238,7 @@ def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: b
     out = Path(out)
     check_run_out(out, seeds, resume, overwrite)
     ds, record = load_for_training(cfg)
+    warn_data(ds)
     meta = {"preset": preset, "carved_validation": record or None}
     dataset_sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
     seed_cfgs = []
@@ -242,5 +265,10 @@ def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: b
         done.append((s, run_dir))
     summary = write_summary(out)
     if verbose:
+        trust = summary.get("trust")
+        if trust:
+            from .trust import verdict_line
+
+            print(f"[{out}] study {verdict_line(trust)}", file=sys.stderr)
         print(f"[{out}] summary over seeds {summary['seeds']}: {out / 'summary.md'}", file=sys.stderr)
     return done

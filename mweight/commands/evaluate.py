@@ -26,6 +26,23 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.set_defaults(func=run)
 
 
+def _print_evidence(res: dict) -> None:
+    """The verdict first (warnings also to stderr), then the attribution unless there is no evidence."""
+    from ..attribution import format_line
+    from ..trust import verdict_line
+
+    trust, att = res.get("trust"), res.get("attribution")
+    if trust:
+        for w in trust.get("warnings", []):
+            print(f"mweight: warning: {w}", file=sys.stderr)
+        print(verdict_line(trust))
+        if trust["verdict"] == "no-evidence":
+            print("no relevance shown: not better than a trivial predictor (beta and attribution carry no information)")
+            return
+    if att:
+        print(format_line(att))
+
+
 def run(args) -> int:
     import numpy as np
 
@@ -44,6 +61,7 @@ def run(args) -> int:
         print(metrics_table(res["metrics"], res["task"]))
         if res["max_abs_diff"] is not None:
             print(f"recomputed vs {d}/metrics.json: max |difference| = {res['max_abs_diff']:.2e}")
+        _print_evidence(res)
         print()
     out = {"runs": results}
     if len(results) > 1:

@@ -1,6 +1,8 @@
 """``mweight explain``: global relevance per block, and one segment's transcript and contributions."""
 from __future__ import annotations
 
+import sys
+
 import argparse
 
 EPILOG = """examples:
@@ -44,6 +46,7 @@ def run(args) -> int:
         frame = lr.run.predictions()
         source = str(lr.path / "predictions.csv")
         check_predictions(frame, lr, source)
+        _warn_changed_dataset(lr)
     rel = global_relevance(lr, frame)
     seg, text = None, None
     if args.segment:
@@ -56,6 +59,20 @@ def run(args) -> int:
         write_json(args.json, {"run": str(lr.path), "relevance": rel.to_dict(orient="records"),
                                "segment": seg and {**seg, "transcript": text}})
     return 0
+
+
+def _warn_changed_dataset(lr) -> None:
+    """One line when the run's dataset file changed since training (its SHA-256 is recorded)."""
+    from pathlib import Path
+
+    from ..runs import sha256
+    from ..trust import data_warnings
+
+    recorded = lr.run.meta.get("dataset_sha256")
+    path = lr.cfg.data.path
+    if recorded and path and Path(path).is_file():
+        for w in data_warnings({}, [], "", 0, recorded, sha256(path), path):
+            print(f"mweight: warning: {w}", file=sys.stderr)
 
 
 def check_predictions(frame, lr, source: str) -> None:

@@ -54,6 +54,8 @@ def prepare_bclstm(out, directory, labels_csv=None, transcripts_csv=None, option
         cols["transcript"] = np.array([transcripts.get(i, "") for i in cols["id"]], dtype=str)
     report.notes.append("LEAKAGE: the bc-LSTM text/video features were trained on bclstm_split=train; "
                         "report numbers with --split-key bclstm_protocol, use the standard split only for pipeline tests")
+    leak = "the bc-LSTM text/video extractors were trained with labels on bclstm_split=train"
+    report.extra["leaky_split_keys"] = {"split": leak, "bclstm_split": leak}
     return finish(out, cols, report, f"bclstm:{directory}", options or {}, MOSI)
 
 
