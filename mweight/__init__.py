@@ -6,7 +6,7 @@ whose outputs are combined by ONE final linear layer split into *blocks*; each
 block carries a relevance weight beta under an lp-norm constraint (MNL, lp-norm
 multiple kernel learning for neural nets). Interaction blocks are tensor-fusion
 products with iterative batch normalisation (vBN / IterBN) so high-order blocks
-cannot soak up relevance (degree inflation). See docs/ and METHOD.md.
+cannot soak up relevance (degree inflation). See docs/method.md.
 """
 __version__ = "0.1.0"
 

@@ -243,7 +243,7 @@ class TransformerEncoder(nn.Module):
 class DNACNNEncoder(nn.Module):
     """Token sequences (N, L) over a small alphabet -> (N, hidden).
 
-    One-hot inside, then METHOD.md section 6's CNN: conv 4->16 k5, pool, conv
+    One-hot inside, then docs/method.md section 8's CNN: conv 4->16 k5, pool, conv
     16->32 k3, pool, conv 32->64 k3, conv 1x1 -> hidden, global max pool.
     """
 

@@ -1,4 +1,4 @@
-"""Blocks: unimodal blocks and tensor-fusion interaction blocks (METHOD.md sections 1, 5).
+"""Blocks: unimodal blocks and tensor-fusion interaction blocks (docs/method.md sections 1, 4).
 
 A *block* S is one modality or a subset of modalities (an interaction). Block
 names are the modality name, or the modality names joined with ``*`` in the

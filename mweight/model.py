@@ -1,7 +1,7 @@
 """The network: encoders -> blocks -> ONE final linear layer split into blocks.
 
 ``f(x) = sum_S W_S z_S(x) + b``: the contribution of block S to a sample's
-prediction is exactly ``W_S z_S(x)`` (METHOD.md section 1); :meth:`MWeightNet.forward`
+prediction is exactly ``W_S z_S(x)`` (docs/method.md section 1); :meth:`MWeightNet.forward`
 returns them with the prediction.
 """
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""vBN: vector-wise batch normalisation, one scalar scale per block (METHOD.md section 4).
+"""vBN: vector-wise batch normalisation, one scalar scale per block (docs/method.md section 3).
 
 Training, batch x in R^{N x d}::
 
@@ -103,7 +103,7 @@ class VectorBN(nn.Module):
 
 
 class FactorNorm(nn.Module):
-    """Per-feature batch normalisation of an interaction factor ``u_m`` (METHOD.md section 5).
+    """Per-feature batch normalisation of an interaction factor ``u_m`` (docs/method.md section 4).
 
     Like ``BatchNorm1d(affine=False)``, with two differences:
 
@@ -282,7 +282,7 @@ def make_block_norm(kind: str, dim: int, interaction: bool = False) -> nn.Module
     """The normalisation applied to a block's features before the final layer."""
     if kind == "none":
         return nn.Identity()
-    if kind == "bn":  # per-feature: block variance = its dimension (METHOD.md 3.3)
+    if kind == "bn":  # per-feature: block variance = its dimension (docs/method.md section 3)
         return nn.BatchNorm1d(dim, affine=False)
     if kind in ("vbn", "iterbn", "anova"):
         return VectorBN(dim, eps=INTERACTION_EPS_PER_DIM * dim) if interaction else VectorBN(dim)

@@ -1,4 +1,4 @@
-"""Relevance weights beta under an lp-norm constraint (MNL; METHOD.md section 2).
+"""Relevance weights beta under an lp-norm constraint (MNL; docs/method.md section 2).
 
 For the final linear layer split into blocks W_S, the objective penalises
 ``lam * sum_S ||W_S||^2 / beta_S`` subject to ``beta >= 0, ||beta||_p <= 1``.

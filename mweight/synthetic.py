@@ -1,4 +1,4 @@
-"""Seeded synthetic DNA-sequence datasets whose ground truth is known (METHOD.md section 6).
+"""Seeded synthetic DNA-sequence datasets whose ground truth is known (docs/method.md section 8).
 
 Every sample has one token sequence per modality: ``length`` tokens over the alphabet
 A, C, G, T, encoded as ``int8`` values 0..3 (``ALPHABET[token]``), shape (N, length).

@@ -1,4 +1,4 @@
-"""Reproduce the synthetic DNA-sequence experiments (METHOD.md section 6) with one command.
+"""Reproduce the synthetic DNA-sequence experiments (docs/method.md section 8) with one command.
 
     python paper_repro/dna.py --quick                # < 2 minutes on 2 cores -> paper_repro/results/dna-quick
     python paper_repro/dna.py                        # full: 5 seeds        -> paper_repro/results/dna

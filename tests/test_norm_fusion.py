@@ -1,4 +1,4 @@
-"""vBN and IterBN (METHOD.md sections 4-5): the provable properties."""
+"""vBN and IterBN (docs/method.md sections 3-4): the provable properties."""
 import numpy as np
 import pytest
 import torch

@@ -1,4 +1,4 @@
-"""MNL relevance: closed-form beta, the eliminated penalty, the projection (METHOD.md section 2)."""
+"""MNL relevance: closed-form beta, the eliminated penalty, the projection (docs/method.md section 2)."""
 import math
 
 import numpy as np

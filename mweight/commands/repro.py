@@ -9,7 +9,7 @@ import sys
 from ..errors import MWeightError
 
 EPILOG = """\
-experiments (METHOD.md section 6; data generated with `mweight synth dna`, seed = run seed):
+experiments (docs/method.md section 8; data generated with `mweight synth dna`, seed = run seed):
   additive   6 modalities, p = (0.5, 0.35, 0.2, 0, 0, 0), N = 8000, unimodal blocks
              claim: beta ranking follows p on >= 4/5 seeds; every p = 0 modality share <= 0.02
   xor        label = XOR(m1, m2), m3 irrelevant, N = 20000, all 7 blocks with IterBN

@@ -1,4 +1,4 @@
-"""The synthetic DNA-sequence experiments (METHOD.md section 6), over several seeds,
+"""The synthetic DNA-sequence experiments (docs/method.md section 8), over several seeds,
 and the tabular correlated-nuisance design of issue 10 beside them.
 
 For every experiment and seed ``s``: generate the dataset with seed ``s``
