@@ -413,3 +413,38 @@ def test_case(case: Case, results):
     assert r.stdout == "", r.stdout
     assert after == before, "files created or changed: " + ", ".join(
         sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k)))
+
+
+# ------------------------------------------------------------------------- mechanisms behind cases
+def test_sigterm_while_writing_leaves_neither_file_nor_temporary(tmp_path):
+    """SIGTERM unwinds like Ctrl-C (the CLI's handler): the temporary file is removed, the target
+    never appears. kill -9 cannot be caught: see the stale-temporaries-removed case."""
+    script = (
+        "import os, signal, time\n"
+        "from mweight.cli import _terminate\n"
+        "from mweight.fileio import atomic_path\n"
+        "signal.signal(signal.SIGTERM, _terminate)\n"
+        "with atomic_path('out.npz', suffix='.npz') as tmp:\n"
+        "    tmp.write_bytes(b'partial')\n"
+        "    assert '.mweight-tmp-' in tmp.name and tmp.name.startswith('.out.npz.')\n"
+        "    os.kill(os.getpid(), signal.SIGTERM)\n"
+        "    time.sleep(30)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 128 + 15, r.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_numbers_on_the_command_line_and_in_files_parse_as_numbers(tmp_path):
+    from mweight.config import parse_set, resolve_config
+
+    assert parse_set(["train.lr=1e-3", "train.grad_clip=inf", "model.lambda=.5", "train.epochs=1E2"]) == {
+        "train": {"lr": 1e-3, "grad_clip": float("inf"), "epochs": 100.0}, "model": {"lambda": 0.5}}
+    f = tmp_path / "c.yaml"
+    f.write_text("train: {lr: 1e-3, epochs: 1e1}\nmodel: {lambda: 2E-2}\n")
+    cfg = resolve_config(None, str(f))
+    assert (cfg.train.lr, cfg.train.epochs, cfg.model.lam) == (1e-3, 10, 0.02)
+    assert isinstance(cfg.train.epochs, int)
+    # text stays text
+    assert parse_set(["data.split_key=e5", "model.interactions=all"]) == {
+        "data": {"split_key": "e5"}, "model": {"interactions": "all"}}
