@@ -67,7 +67,7 @@ class ModelConfig:
     hidden: int = 32  # default encoder output size
     interactions: Any = field(default_factory=list)  # [], "all", "pairs", ["text*audio", ...]
     rank: int = 8  # r, factor size of interaction blocks
-    norm: str = "iterbn"  # one of NORMS
+    norm: str = "anova"  # one of NORMS; anova: interaction blocks residualised on their lower orders
     factor_affine: bool = False
     relevance: str = "mnl"  # mnl (eliminated beta) | explicit (trainable beta) | none (ridge, no beta)
     p: float = 1.0

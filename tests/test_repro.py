@@ -30,7 +30,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # --------------------------------------------------------------------------- checks on hand-made tables
 
 
-def frame(experiment, variant, seeds_shares, acc=0.9, expected=None, norm="iterbn"):
+def frame(experiment, variant, seeds_shares, acc=0.9, expected=None, norm="anova"):
     rows = []
     for seed, shares in seeds_shares.items():
         a = acc[seed] if isinstance(acc, dict) else acc
@@ -59,18 +59,18 @@ def test_ranking_follows_p_keeps_ties_tied():
 
 
 def test_additive_check_counts_seeds_and_irrelevant_threshold():
-    ok = check_additive(frame("additive", "iterbn", {s: GOOD for s in range(5)}), ADD_TRUTH)
+    ok = check_additive(frame("additive", "anova", {s: GOOD for s in range(5)}), ADD_TRUTH)
     assert [c.passed for c in ok] == [True, True]
     # one of five seeds out of order: still >= 4 of 5
     one_bad = {0: SWAPPED, 1: GOOD, 2: GOOD, 3: GOOD, 4: GOOD}
-    assert check_additive(frame("additive", "iterbn", one_bad), ADD_TRUTH)[0].passed
+    assert check_additive(frame("additive", "anova", one_bad), ADD_TRUTH)[0].passed
     two_bad = {0: SWAPPED, 1: SWAPPED, 2: GOOD, 3: GOOD, 4: GOOD}
-    ranking = check_additive(frame("additive", "iterbn", two_bad), ADD_TRUTH)[0]
+    ranking = check_additive(frame("additive", "anova", two_bad), ADD_TRUTH)[0]
     assert not ranking.passed and ranking.values["seeds_ok"] == 3
     # one irrelevant modality above 0.02 on one seed fails the second claim
     leak = {s: GOOD for s in range(5)}
     leak[3] = {**GOOD, "m6": 0.025, "m1": 0.485}
-    irr = check_additive(frame("additive", "iterbn", leak), ADD_TRUTH)[1]
+    irr = check_additive(frame("additive", "anova", leak), ADD_TRUTH)[1]
     assert not irr.passed and irr.values["max_irrelevant_share"][3] == pytest.approx(0.025)
 
 
@@ -85,20 +85,20 @@ def xor_shares(inter):
 def test_xor_check_only_converged_seeds_count():
     shares = {0: xor_shares(0.95), 1: xor_shares(0.92), 2: xor_shares(0.2), 3: xor_shares(0.97), 4: xor_shares(0.1)}
     acc = {0: 0.99, 1: 0.97, 2: 0.5, 3: 0.96, 4: 0.51}
-    conv, inter = check_xor(frame("xor", "iterbn", shares, acc), XOR_TRUTH)
+    conv, inter = check_xor(frame("xor", "anova", shares, acc), XOR_TRUTH)
     # every seed must converge (issue 11: restarts); the share claim looks at converged seeds only
     assert not conv.passed and inter.passed and conv.values["converged"] == [0, 1, 3]
     all_conv = {s: 0.99 for s in range(5)}
-    assert check_xor(frame("xor", "iterbn", {s: xor_shares(0.95) for s in range(5)}, all_conv), XOR_TRUTH)[0].passed
+    assert check_xor(frame("xor", "anova", {s: xor_shares(0.95) for s in range(5)}, all_conv), XOR_TRUTH)[0].passed
     # a converged seed with share below 0.9 fails
     shares[1] = xor_shares(0.85)
-    assert not check_xor(frame("xor", "iterbn", shares, acc), XOR_TRUTH)[1].passed
+    assert not check_xor(frame("xor", "anova", shares, acc), XOR_TRUTH)[1].passed
     # only two of five converged
     acc2 = {**acc, 3: 0.90}
-    assert not check_xor(frame("xor", "iterbn", {s: xor_shares(0.95) for s in range(5)}, acc2), XOR_TRUTH)[0].passed
+    assert not check_xor(frame("xor", "anova", {s: xor_shares(0.95) for s in range(5)}, acc2), XOR_TRUTH)[0].passed
     # below the claim's sample size, nothing passes
     small = {**XOR_TRUTH, "params": {"n": 4000}}
-    assert not any(c.passed for c in check_xor(frame("xor", "iterbn", {s: xor_shares(0.99) for s in range(5)},
+    assert not any(c.passed for c in check_xor(frame("xor", "anova", {s: xor_shares(0.99) for s in range(5)},
                                                      0.99), small))
 
 
@@ -113,15 +113,15 @@ def inflation_shares(m1, inter):
 
 def test_inflation_checks():
     none = frame("inflation", "none", {s: inflation_shares(0.6, 0.3) for s in range(3)}, 0.90, norm="none")
-    good = frame("inflation", "iterbn", {s: inflation_shares(0.97, 0.02) for s in range(3)}, 0.895)
+    good = frame("inflation", "anova", {s: inflation_shares(0.97, 0.02) for s in range(3)}, 0.895)
     checks = {c.name: c for c in check_inflation(pd.concat([none, good]), INF_TRUTH)}
     assert checks["none_inflates"].passed and checks["none_inflates"].values["mean"] == pytest.approx(0.3)
-    assert checks["iterbn_clean"].passed
+    assert checks["anova_clean"].passed
     assert checks["accuracy"].passed  # 0.895 >= 0.90 - 0.01
-    worse = frame("inflation", "iterbn", {s: inflation_shares(0.97, 0.02) for s in range(3)}, 0.85)
+    worse = frame("inflation", "anova", {s: inflation_shares(0.97, 0.02) for s in range(3)}, 0.85)
     assert not {c.name: c for c in check_inflation(pd.concat([none, worse]), INF_TRUTH)}["accuracy"].passed
-    leaky = frame("inflation", "iterbn", {0: inflation_shares(0.97, 0.02), 1: inflation_shares(0.8, 0.24)}, 0.9)
-    assert not {c.name: c for c in check_inflation(pd.concat([none, leaky]), INF_TRUTH)}["iterbn_clean"].passed
+    leaky = frame("inflation", "anova", {0: inflation_shares(0.97, 0.02), 1: inflation_shares(0.8, 0.24)}, 0.9)
+    assert not {c.name: c for c in check_inflation(pd.concat([none, leaky]), INF_TRUTH)}["anova_clean"].passed
     weak = frame("inflation", "none", {s: inflation_shares(0.9, 0.1) for s in range(3)}, 0.9, norm="none")
     assert not {c.name: c for c in check_inflation(pd.concat([weak, good]), INF_TRUTH)}["none_inflates"].passed
 
@@ -192,7 +192,7 @@ def test_cli_table_figures_reuse_and_same_numbers(tmp_path):
     assert r.returncode in (0, 1), r.stderr[-2000:]
     lines = r.stdout.splitlines()
     verdicts = {ln.split()[1]: ln.split()[0] for ln in lines if ln[:4] in ("PASS", "FAIL")}
-    assert set(verdicts) == {"inflation/none_inflates", "inflation/iterbn_clean", "inflation/accuracy",
+    assert set(verdicts) == {"inflation/none_inflates", "inflation/anova_clean", "inflation/accuracy",
                              "inflation/determinism"}
     assert verdicts["inflation/determinism"] == "PASS"
     assert (r.returncode == 0) == all(v == "PASS" for v in verdicts.values())
@@ -200,17 +200,17 @@ def test_cli_table_figures_reuse_and_same_numbers(tmp_path):
 
     res = pd.read_csv(out / "results.csv")
     blocks = ["m1", "m2", "m3", "m1*m2", "m1*m3", "m2*m3", "m1*m2*m3"]
-    assert len(res) == 2 * len(blocks) and set(res.variant) == {"none", "iterbn"}
+    assert len(res) == 2 * len(blocks) and set(res.variant) == {"none", "anova"}
     for v, g in res.groupby("variant"):
         assert list(g.block) == blocks
         assert g.share.sum() == pytest.approx(1.0, abs=1e-4)  # shares of one run sum to 1
         run = json.loads((out / "runs" / "inflation" / v / "seed_0" / "relevance.json").read_text())
         assert np.allclose(g.set_index("block").share[blocks], [run["share"][b] for b in blocks], atol=1e-6)
-    assert dict(zip(res[res.variant == "iterbn"].block, res[res.variant == "iterbn"].expected_share))["m1"] == 1.0
+    assert dict(zip(res[res.variant == "anova"].block, res[res.variant == "anova"].expected_share))["m1"] == 1.0
     md = (out / "results.md").read_text()
-    assert "### inflation — none" in md and "### inflation — iterbn" in md and "| m1*m2*m3 |" in md
-    assert "**test accuracy**" in md and "![iterbn](figures/iterbn.png)" in md
-    for fig in ("beta_vs_truth", "trajectories", "iterbn"):
+    assert "### inflation — none" in md and "### inflation — anova" in md and "| m1*m2*m3 |" in md
+    assert "**test accuracy**" in md and "figures/inflation.png" in md
+    for fig in ("beta_vs_truth", "trajectories", "inflation"):
         data = (out / "figures" / f"{fig}.png").read_bytes()
         assert data[:8] == PNG_MAGIC and len(data) > 10_000
     checks = json.loads((out / "checks.json").read_text())

@@ -84,7 +84,7 @@ XOR_CONVERGED_FRACTION = 1.0
 XOR_MIN_SHARE = 0.9
 INFLATION_NONE_MIN_SHARE = 0.2
 INFLATION_ITERBN_MAX_SHARE = 0.05
-ACCURACY_TOLERANCE = 0.01  # "accuracy is not worse": mean(iterbn) >= mean(none) - this
+ACCURACY_TOLERANCE = 0.01  # "accuracy is not worse": mean(anova) >= mean(none) - this
 REPLAY_EPOCHS = 2
 # Correlated nuisance (issue 10): thresholds of the checked norm, and the grid trained.
 NUISANCE_MAX_SHARE = 0.02  # contribution share of b and of a*b, Shapley share of b
@@ -130,7 +130,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         # N = 8000, not 4000: with 4000 (valid split 800) seed 3 kept a p = 0 modality at share
         # 0.021-0.034 in every epoch; see the preset dna-additive for the measurements.
         data={"p": ADDITIVE_P, "n": 8000},
-        variants=(Variant("iterbn", "dna-additive"),),
+        variants=(Variant("anova", "dna-additive"),),
         quick_overrides=("train.epochs=8",),
     ),
     "xor": ExperimentSpec(
@@ -138,7 +138,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         design="xor",
         title="XOR design: label = XOR of the motif bits of m1 and m2; m3 irrelevant",
         data={"n": 20000},
-        variants=(Variant("iterbn", "dna-xor"),),
+        variants=(Variant("anova", "dna-xor"),),
         quick_overrides=("train.epochs=8",),
     ),
     "inflation": ExperimentSpec(
@@ -146,7 +146,7 @@ EXPERIMENTS: dict[str, ExperimentSpec] = {
         design="inflation",
         title="Degree inflation: m1 relevant (p = 0.8), m2 irrelevant, m3 constant; all interaction blocks",
         data={"p": 0.8, "n": 4000},
-        variants=(Variant("none", "dna-inflation", ("model.norm=none",)), Variant("iterbn", "dna-inflation")),
+        variants=(Variant("none", "dna-inflation", ("model.norm=none",)), Variant("anova", "dna-inflation")),
         quick_overrides=("train.epochs=12",),
     ),
 }
@@ -556,7 +556,7 @@ def ranking_follows(share: dict, p: dict) -> bool:
     return all(share[i] > share[j] for i in ms for j in ms if p[i] > p[j])
 
 
-def check_additive(df: pd.DataFrame, truth: dict, variant: str = "iterbn") -> list[Check]:
+def check_additive(df: pd.DataFrame, truth: dict, variant: str = "anova") -> list[Check]:
     gt = truth["ground_truth"]
     p = {m: float(v) for m, v in gt["p"].items()}
     irrelevant = [m for m, v in p.items() if v == 0]
@@ -586,7 +586,7 @@ def check_additive(df: pd.DataFrame, truth: dict, variant: str = "iterbn") -> li
     return [c1, c2]
 
 
-def check_xor(df: pd.DataFrame, truth: dict, variant: str = "iterbn") -> list[Check]:
+def check_xor(df: pd.DataFrame, truth: dict, variant: str = "anova") -> list[Check]:
     gt = truth["ground_truth"]
     block = gt["relevant_blocks"][0]
     seeds = per_seed(df, "xor", variant)
@@ -610,7 +610,7 @@ def check_xor(df: pd.DataFrame, truth: dict, variant: str = "iterbn") -> list[Ch
 def check_inflation(df: pd.DataFrame, truth: dict) -> list[Check]:
     gt = truth["ground_truth"]
     relevant = gt["relevant_blocks"]
-    none, iterbn = per_seed(df, "inflation", "none"), per_seed(df, "inflation", "iterbn")
+    none, anova = per_seed(df, "inflation", "none"), per_seed(df, "inflation", "anova")
     checks = []
     if none:
         inter = {s: round(sum(v for b, v in r["share"].items() if "*" in b), 4) for s, r in none.items()}
@@ -620,26 +620,26 @@ def check_inflation(df: pd.DataFrame, truth: dict) -> list[Check]:
             "with model.norm = none the interaction blocks take a spurious share",
             f"mean over seeds of the summed interaction-block share >= {INFLATION_NONE_MIN_SHARE}",
             {"interaction_share": inter, "mean": round(mean, 4)}, mean >= INFLATION_NONE_MIN_SHARE))
-    if iterbn:
+    if anova:
         worst = {s: round(max(v for b, v in r["share"].items() if b not in relevant), 5)
-                 for s, r in iterbn.items()}
+                 for s, r in anova.items()}
         total = {s: round(sum(v for b, v in r["share"].items() if b not in relevant), 5)
-                 for s, r in iterbn.items()}
+                 for s, r in anova.items()}
         checks.append(Check(
-            "inflation", "iterbn_clean",
-            "with IterBN the irrelevant, constant and interaction blocks stay small",
+            "inflation", "anova_clean",
+            "with anova interaction blocks the irrelevant, constant and interaction blocks stay small",
             f"every block other than {', '.join(relevant)} has share <= {INFLATION_ITERBN_MAX_SHARE} on every seed",
             {"max_spurious_share": worst, "total_spurious_share": total},
             all(v <= INFLATION_ITERBN_MAX_SHARE for v in worst.values())))
-    if none and iterbn:
+    if none and anova:
         a_none = {s: round(r["test_acc"], 4) for s, r in none.items()}
-        a_iter = {s: round(r["test_acc"], 4) for s, r in iterbn.items()}
+        a_iter = {s: round(r["test_acc"], 4) for s, r in anova.items()}
         m_none, m_iter = float(np.mean(list(a_none.values()))), float(np.mean(list(a_iter.values())))
         checks.append(Check(
-            "inflation", "accuracy", "accuracy with IterBN is not worse than with norm none",
-            f"mean test accuracy (iterbn) >= mean test accuracy (none) - {ACCURACY_TOLERANCE}",
-            {"test_acc_none": a_none, "test_acc_iterbn": a_iter, "mean_none": round(m_none, 4),
-             "mean_iterbn": round(m_iter, 4)}, m_iter >= m_none - ACCURACY_TOLERANCE))
+            "inflation", "accuracy", "accuracy with anova is not worse than with norm none",
+            f"mean test accuracy (anova) >= mean test accuracy (none) - {ACCURACY_TOLERANCE}",
+            {"test_acc_none": a_none, "test_acc_anova": a_iter, "mean_none": round(m_none, 4),
+             "mean_anova": round(m_iter, 4)}, m_iter >= m_none - ACCURACY_TOLERANCE))
     return checks
 
 

@@ -5,7 +5,7 @@
   ground-truth share as a red marker;
 * ``trajectories.png``: β share per block over epochs (from each run's
   ``history.csv``; thin lines = seeds, thick = mean; dashed = selected epoch);
-* ``iterbn.png``: the degree-inflation design with ``norm = none`` versus IterBN,
+* ``inflation.png``: the degree-inflation design with ``norm = none`` versus the default (anova),
   share per block side by side, with test accuracy in the legend;
 * ``nuisance.png``: the correlated-nuisance design against p, anova versus IterBN: β share,
   contribution share and Shapley share of the nuisance modality and its interaction, and the
@@ -132,7 +132,7 @@ def iterbn_comparison(df: pd.DataFrame, path: Path) -> Path | None:
     blocks = list(dict.fromkeys(sub.block))
     x = np.arange(len(blocks))
     width = 0.8 / len(variants)
-    colors = {"none": "#dd8452", "iterbn": "#4c72b0"}
+    colors = {"none": "#dd8452", "iterbn": "#55a868", "anova": "#4c72b0"}
     fig, ax = plt.subplots(figsize=(7.5, 3.8))
     for k, v in enumerate(variants):
         s = sub[sub.variant == v]
@@ -146,7 +146,7 @@ def iterbn_comparison(df: pd.DataFrame, path: Path) -> Path | None:
     ax.set_xticks(x, [f"{b}\n({roles.get(b, '')})" if "*" not in b else b for b in blocks], fontsize=8)
     ax.set_ylabel("β share (mean ± std over seeds)")
     ax.set_ylim(0, 1.05)
-    ax.set_title("Degree inflation: only m1 carries the label; with versus without IterBN", fontsize=10)
+    ax.set_title("Degree inflation: only m1 carries the label; with versus without normalisation", fontsize=10)
     ax.legend(fontsize=8)
     fig.tight_layout()
     p = _save(fig, path)
@@ -210,7 +210,7 @@ def draw_all(out: Path, df: pd.DataFrame, tasks, truths: dict, experiments: list
     if dna:
         figs.append(trajectories(df, [t for t in tasks if t.experiment in dna], dna, fdir / "trajectories.png"))
     if "inflation" in experiments:
-        figs.append(iterbn_comparison(df, fdir / "iterbn.png"))
+        figs.append(iterbn_comparison(df, fdir / "inflation.png"))
     if "nuisance" in experiments:
         figs.append(nuisance_figure(df, truths["nuisance"], fdir / "nuisance.png"))
     return [f for f in figs if f is not None]
