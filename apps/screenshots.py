@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -45,8 +46,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--path-epochs", type=int, default=None, help="epochs per p for the relevance path "
                     "(default: the run's own)")
     ap.add_argument("--width", type=int, default=1400)
+    ap.add_argument("--height", type=int, default=2600, help="tallest screenshot (px)")
     a = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))  # stop the server (finally) when stopped
 
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -68,16 +72,24 @@ def main(argv: list[str] | None = None) -> int:
             browser = pw.chromium.launch(executable_path=a.chromium, args=ARGS, headless=True)
 
             def shot(name: str, query: str, wait_text: str, action=None, full: bool = True) -> None:
-                page = browser.new_page(viewport={"width": a.width, "height": 1000})
+                # Streamlit scrolls inside its own container: a tall viewport shows the whole page
+                page = browser.new_page(viewport={"width": a.width, "height": a.height if full else 1250})
                 page.goto(f"{url}/?{query}", wait_until="domcontentloaded")
                 page.get_by_text(wait_text).first.wait_for(state="visible", timeout=TIMEOUT_MS)
                 wait_idle(page)
-                if action is not None:
-                    action(page)
+                if action is not None and action(page) is False:
+                    print(f"skipped app-{name}.png (not available for this run)")
+                    page.close()
+                    return
                 if page.locator('[data-testid="stException"]').count():
                     raise SystemExit(f"the {name} page shows an exception")
                 path = out / f"app-{name}.png"
-                page.screenshot(path=str(path), full_page=full)
+                if full:  # crop to the content's height
+                    h = page.evaluate("() => Math.max(...[...document.querySelectorAll("
+                                      "'[data-testid=\"stMainBlockContainer\"]')].map(e => e.scrollHeight), 600)")
+                    page.set_viewport_size({"width": a.width, "height": min(a.height, int(h) + 40)})
+                    page.wait_for_timeout(1500)
+                page.screenshot(path=str(path))
                 print(f"wrote {path}")
                 page.close()
 
@@ -98,10 +110,13 @@ def main(argv: list[str] | None = None) -> int:
                         state="visible", timeout=30 * TIMEOUT_MS)
                     wait_idle(page)
 
-            def shapley(page) -> None:
+            def shapley(page) -> bool:
+                if not page.get_by_text("modalities: Shapley φ_m(x)").count():
+                    return False  # a run without per-sample Shapley values
                 page.get_by_text("modalities: Shapley φ_m(x)").first.click()
                 page.get_by_text("each modality's Shapley value").first.wait_for(state="visible", timeout=TIMEOUT_MS)
                 wait_idle(page)
+                return True
 
             run = f"run={a.run}"
             shot("overview", f"page=overview&{run}", "Overview")
@@ -117,7 +132,11 @@ def main(argv: list[str] | None = None) -> int:
             browser.close()
     finally:
         proc.terminate()
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     return 0
 
 

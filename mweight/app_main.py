@@ -251,19 +251,19 @@ def page_overview(root: Path, group: A.RunGroup) -> None:
             col.metric(f"{r['split']} {r['metric']}", val, help=f"{r['label']}; {r['better']} is better")
     left, right = st.columns([3, 2])
     with left:
-        seeds_note = f", mean ± std over {n} seeds" if n > 1 else ""
+        seeds_note = f", mean over {n} seeds" if n > 1 else ""
         if group.has_attribution or group.has_beta:
             what = " and ".join(w for w, ok in (("β share", group.has_beta),
                                                 ("contribution share", group.has_attribution)) if ok)
             title = f"Blocks: {what}{seeds_note}" + (" (no evidence: not informative)" if greyed else "")
             st.plotly_chart(block_chart(group, title, greyed), width="stretch")
         if group.has_attribution:
-            interval = ("error bars: 95% bootstrap interval over samples" if n == 1
-                        else "error bars: ± std over seeds")
+            interval = "error bars: " + "; ".join(dict.fromkeys(A.attribution_table(group)["interval"]))
             st.caption(f"Contribution share: each block's share of the variance of its contribution "
                        f"$W_S\\,z_S(x)$ over the {A.md(A.attribution_context(group))}; {interval}. "
                        + ("β share: the learned relevance weight β normalised to sum 1 (a weight, not a "
-                          "measured contribution)." if group.has_beta else ""))
+                          "measured contribution)" + ("; its error bars: ± std over seeds." if n > 1 else ".")
+                          if group.has_beta else ""))
         elif group.has_beta:
             st.info("No attribution.json in this run (written by an older mweight): only β share is shown. "
                     "β is the learned weight, not a measured contribution; train the run again to see the "
@@ -380,9 +380,9 @@ def page_dynamics(root: Path, group: A.RunGroup) -> None:
         b = best.get(s)
         if b and (d["epoch"] == b).any():
             y = float(d.loc[d["epoch"] == b, "value"].iloc[0])
-            fig2.add_trace(go.Scatter(x=[b], y=[y], mode="markers+text", marker=dict(symbol="star", size=14,
+            fig2.add_trace(go.Scatter(x=[b], y=[y], mode="markers", marker=dict(symbol="star", size=14,
                                       color=scol[s], line=dict(color="#333", width=1)),
-                                      text=[f"seed {s}: epoch {b}"], textposition="top center",
+                                      hovertemplate=f"seed {s}: selected epoch {b}<extra></extra>",
                                       name=f"seed {s}: selected epoch {b}", meta={"seed": s, "selected": b}))
     fig2.update_layout(title=f"validation {A.metric_label(metric)}", height=360, xaxis_title="epoch",
                        yaxis_title=A.metric_label(metric))
@@ -627,7 +627,8 @@ def page_path(root: Path, group: A.RunGroup) -> None:
         st.info("No path trained yet for this run: choose the values of p and press **Train the path**.")
         return
     blocks = frame[frame["kind"].isin(["modality", "interaction"]) & (frame["measure"] != "Shapley share")]
-    names = list(dict.fromkeys(blocks["name"]))
+    names = [b for b in group.blocks if b in set(blocks["name"])]
+    pvals = sorted(set(frame["p"]))
     fig = px.line(blocks, x="p", y="value", color="measure", facet_col="name", facet_col_wrap=4, markers=True,
                   category_orders={"name": names, "measure": ["β share", "contribution share"]},
                   error_y=(blocks["hi"] - blocks["value"]).where(blocks["hi"].notna()),
@@ -635,6 +636,7 @@ def page_path(root: Path, group: A.RunGroup) -> None:
                   color_discrete_sequence=PALETTE, log_x=True, labels={"value": "share", "name": "block"},
                   title="Per block: β share and contribution share against p")
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
+    fig.update_xaxes(tickvals=pvals, ticktext=[f"{v:g}" for v in pvals])
     fig.update_layout(height=300 * (-(-len(names) // 4)) + 80)
     st.plotly_chart(fig, width="stretch")
     shap = frame[frame["measure"] == "Shapley share"]
@@ -642,7 +644,8 @@ def page_path(root: Path, group: A.RunGroup) -> None:
         fig2 = px.line(shap, x="p", y="value", facet_col="name", facet_col_wrap=4, markers=True, log_x=True,
                        error_y=(shap["hi"] - shap["value"]), error_y_minus=(shap["value"] - shap["lo"]),
                        color_discrete_sequence=[PALETTE[3]], labels={"value": "Shapley share", "name": "modality"},
-                       title="Per modality: Shapley share against p")
+                       category_orders={"name": group.modalities}, title="Per modality: Shapley share against p")
+        fig2.update_xaxes(tickvals=pvals, ticktext=[f"{v:g}" for v in pvals])
         fig2.for_each_annotation(lambda a: a.update(text=a.text.split("=", 1)[-1]))
         st.plotly_chart(fig2, width="stretch")
     else:

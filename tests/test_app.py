@@ -174,7 +174,7 @@ def test_overview_shows_share_mean_std_metrics_p_norm_and_reading(runs):
     np.testing.assert_allclose(trace["y"], share.mean(0), rtol=1e-9)
     np.testing.assert_allclose(trace["error_y"]["array"], share.std(0), rtol=1e-9)
     assert trace["error_y"]["visible"] is True
-    assert "mean ± std over 3 seeds" in bar["layout"]["title"]["text"]
+    assert "mean over 3 seeds" in bar["layout"]["title"]["text"]
     body = texts(at)
     assert "p = 1" in body and "block normalisation: iterbn" in body
     assert "seeds 1, 2, 3" in body
@@ -195,7 +195,12 @@ def test_overview_puts_attribution_next_to_beta_with_intervals_split_and_checkpo
     tr = contrib_trace(block_fig(at))
     assert tr["x"] == blocks
     np.testing.assert_allclose(tr["y"], contrib.mean(0), rtol=1e-9)
-    np.testing.assert_allclose(tr["error_y"]["array"], contrib.std(0), rtol=1e-6, atol=1e-12)  # ± std over seeds
+    # intervals: the study's 95% interval of the mean over seeds (summary.json), as error bars
+    stab = json.loads((runs / "dna" / "summary.json").read_text())["trust"]["stability"]["blocks"]
+    hi = np.array([stab[b]["contribution_share"]["ci95"][1] for b in blocks])
+    lo = np.array([stab[b]["contribution_share"]["ci95"][0] for b in blocks])
+    np.testing.assert_allclose(tr["error_y"]["array"], hi - contrib.mean(0), rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(tr["error_y"]["arrayminus"], contrib.mean(0) - lo, rtol=1e-6, atol=1e-9)
     body = texts(at)
     best = [json.loads((runs / "dna" / f"seed_{s}" / "metrics.json").read_text())["info"]["best_epoch"] for s in SEEDS]
     split = attrs[0]["split"]
@@ -223,7 +228,7 @@ def test_single_run_attribution_has_bootstrap_intervals_and_seed_caption(runs):
         lo, hi = attr["blocks"][b]["contribution_share_ci"]
         assert y + plus == pytest.approx(hi) and y - minus == pytest.approx(lo)
     body = texts(at)
-    assert "95% bootstrap interval over samples" in body
+    assert "error bars: 95% bootstrap over samples" in body
     assert f"checkpoint of the best epoch {attr['checkpoint']['best_epoch']}" in body
     assert "seed 0 (single run)" in body and "seeds: -" not in body
 

@@ -143,7 +143,7 @@ def test_overview_in_browser(server, browser):
     blocks = list(attrs[0]["blocks"])
     contrib = np.mean([[a["blocks"][b]["contribution_share"] for b in blocks] for a in attrs], axis=0)
     page = open_page(browser, url, "page=overview&run=dna",
-                     ["Overview · dna", "Blocks: β share and contribution share, mean ± std over 3 seeds",
+                     ["Overview · dna", "Blocks: β share and contribution share, mean over 3 seeds",
                       "β share (learned weight)", "contribution share (attribution)", "Modalities: Shapley share",
                       "block normalisation: iterbn", "seeds 1, 2, 3"], "overview")
     body = page.inner_text("body")
