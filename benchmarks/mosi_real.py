@@ -129,8 +129,9 @@ def main(argv=None) -> int:
     seeds = args.seeds
     lines = [f"Test split of `bclstm_protocol` (511 segments), mean ± std over seeds {seeds} "
              "(population std); model selection on its validation split (241 segments).", "",
-             "| model | " + " | ".join(c for _, c in COLUMNS) + " | β share (text / audio / video / interactions) |",
-             "| --- |" + " --- |" * (len(COLUMNS) + 1)]
+             "| model | " + " | ".join(c for _, c in COLUMNS) + " | β share (text / audio / video / interactions) "
+             "| Shapley share (text / audio / video) | evidence |",
+             "| --- |" + " --- |" * (len(COLUMNS) + 3)]
     for name, s in rows:
         t = s["metrics"]["test"]
         share = s["share"]
@@ -141,10 +142,15 @@ def main(argv=None) -> int:
             sh = " / ".join(f"{np.mean(v):.2f} ± {np.std(v):.2f}" for v in [*vals, inter_vals])
         else:
             sh = "(no β: ridge on the final layer)"
-        lines.append(f"| {name} | " + " | ".join(fmt(t[k]) for k, _ in COLUMNS) + f" | {sh} |")
+        mods = (s.get("attribution") or {}).get("modalities", {})
+        shap = " / ".join(f"{mods[m]['shapley_share']['mean']:.2f} ± {mods[m]['shapley_share']['std']:.2f}"
+                          for m in ("text", "audio", "video")) if all(m in mods for m in ("text", "audio", "video")) \
+            else "-"
+        trust = (s.get("trust") or {}).get("verdict", "-")
+        lines.append(f"| {name} | " + " | ".join(fmt(t[k]) for k, _ in COLUMNS) + f" | {sh} | {shap} | {trust} |")
     rt = rid["test"]
     lines.append(f"| ridge, closed form (λ = {rid['lambda']:g} by valid MAE) | "
-                 + " | ".join(f"{rt[k]:.3f}" for k, _ in COLUMNS) + " | - |")
+                 + " | ".join(f"{rt[k]:.3f}" for k, _ in COLUMNS) + " | - | - | - |")
     lines += ["", "Reference (issue 5, same protocol, 5-seed means, MAE / Acc-2 non0): "
               + "; ".join(f"{k} {a:.3f} / {b:.3f}" for k, (a, b) in REFERENCE.items()) + ".", "",
               "| 5-seed run | wall time | CPU time | training samples/s (in the loop, per run) | "

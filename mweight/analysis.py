@@ -29,7 +29,7 @@ import pandas as pd
 
 from .data import SPLITS, Dataset, carve_validation, load_dataset
 from .errors import MWeightError
-from .metrics import METRIC_LABELS, METRIC_MODES, compute_metrics, select_metric
+from .metrics import METRIC_LABELS, METRIC_MODES, compute_metrics
 
 UNLABELLED = "unlabelled"  # split value of rows of a file without a split column
 
@@ -551,7 +551,7 @@ def ablate_run(lr: LoadedRun, data: str | Path | None = None, split: str = "test
     if not keep.any():
         raise MWeightError(f"{ds.path}: split {split!r} has no labelled rows to score")
     ds = ds.subset(np.nonzero(keep)[0])
-    primary, _ = select_metric(lr.task)
+    primary = "mae" if lr.task == "regression" else "acc"  # what users read (selection uses ce)
     if metrics is None:
         metrics = [primary] + (["acc2_non0", "corr"] if lr.task == "regression" else ["f1"])
     base = _score(lr, ds)

@@ -877,7 +877,7 @@ def run_sweep(*, data: str, space: str | Path | Space, out: str | Path, preset: 
               scheduler: str | None = None, resume: bool = False, num_cpus: int | None = None,
               log: Callable[[str], None] | None = None) -> SweepResult:
     """Run a sweep into ``out`` (see the module docstring); returns the results table."""
-    from .metrics import select_metric
+    from .train import selection_metric
     from .trainrun import load_for_training
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
@@ -917,7 +917,8 @@ def run_sweep(*, data: str, space: str | Path | Space, out: str | Path, preset: 
                                "use a new --out")
 
     ds, carved = load_for_training(base_cfg)
-    metric, mode = select_metric(ds.task)
+    # the metric the training loop selects on (train.select), so ASHA ranks what fit() keeps
+    metric, mode = selection_metric(base_cfg, ds.task)
     variants = draw_variants(sp, seeds=seeds)
     searched = sp.searched + (["train.seed"] if seeds is not None else [])
     trials, dups = plan_trials(base, variants, searched, out / "trials")
@@ -977,7 +978,7 @@ def train_seeds_parallel(cfg: Config, out: Path, seeds: list[int], resume: bool 
                          log: Callable[[str], None] | None = None) -> list[tuple[int, Path]]:
     """``mweight train --seeds ... --parallel``: one Ray Tune trial per seed into ``out/seed_<s>``, then the
     same summary as the sequential path (:func:`mweight.trainrun.train_runs`)."""
-    from .metrics import select_metric
+    from .train import selection_metric
     from .runs import load_run, write_summary
     from .trainrun import _check_out, load_for_training
 
@@ -989,7 +990,7 @@ def train_seeds_parallel(cfg: Config, out: Path, seeds: list[int], resume: bool 
     cfg = copy.deepcopy(cfg)
     cfg.data.path = str(Path(cfg.data.path).resolve()) if cfg.data.path else cfg.data.path
     ds, carved = load_for_training(cfg)
-    metric, mode = select_metric(ds.task)
+    metric, mode = selection_metric(cfg, ds.task)
     base = cfg.to_dict()
     trials, _ = plan_trials(base, [{"train.seed": s} for s in seeds], ["train.seed"], out,
                             name_fn=lambda v, key: f"seed_{v['train.seed']}")
