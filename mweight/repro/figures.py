@@ -7,9 +7,9 @@
   ``history.csv``; thin lines = seeds, thick = mean; dashed = selected epoch);
 * ``inflation.png``: the degree-inflation design with ``norm = none`` versus the default (anova),
   share per block side by side, with test accuracy in the legend;
-* ``nuisance.png``: the correlated-nuisance design against p, anova versus IterBN: β share,
-  contribution share and Shapley share of the nuisance modality and its interaction, and the
-  interaction's correlation with the label.
+* ``nuisance.png``: the correlated-nuisance design against p, anova versus IterBN: β share and
+  contribution share of the nuisance modality and its interaction, and the interaction's
+  correlation with the label (the Shapley shares are in the table).
 """
 from __future__ import annotations
 
@@ -155,8 +155,8 @@ def iterbn_comparison(df: pd.DataFrame, path: Path) -> Path | None:
 
 
 def nuisance_figure(df: pd.DataFrame, truth: dict, path: Path) -> Path | None:
-    """Three panels against p (log axis): β share, contribution share (log scale) and Shapley share of
-    the nuisance modality and its interaction, and |corr(interaction contribution, label)|;
+    """Three panels against p (log axis): β share and contribution share (log scale) of the nuisance
+    modality and its interaction, and |corr(interaction contribution, label)|;
     one colour per norm, thin markers for seeds."""
     sub = df[df.experiment == "nuisance"]
     if sub.empty:
