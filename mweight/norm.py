@@ -61,34 +61,52 @@ def _vbn_train(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, ...]:
     return centred.mul_(inv), mu, s2, inv
 
 
-class VectorBN(nn.Module):
+class ExactStatistics:
+    """Mixin: exact float64 sums over a whole split (:meth:`MWeightNet.calibrate`), then the
+    module's running statistics are set from them (``_apply_calibration``)."""
+
+    _calib: dict | None = None
+
+    def start_calibration(self) -> None:
+        self._calib = {"n": 0}
+
+    def _accumulate(self, n: int, **sums) -> None:
+        c = self._calib
+        if c is None:
+            return
+        c["n"] += n
+        for k, v in sums.items():
+            c[k] = c.get(k, 0.0) + v
+
+    @torch.no_grad()
+    def finish_calibration(self) -> None:
+        c, self._calib = self._calib, None
+        if c and c["n"] > 1:
+            self._apply_calibration(c)
+
+    def _apply_calibration(self, c: dict) -> None:
+        raise NotImplementedError
+
+
+class VectorBN(ExactStatistics, nn.Module):
     def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5):
         super().__init__()
         self.dim, self.momentum, self.eps = dim, momentum, eps
         self.register_buffer("running_mean", torch.zeros(dim))
         self.register_buffer("running_s2", torch.ones(()))
-        self._calib: dict | None = None
 
-    # -- calibration: exact statistics over a whole split (see MWeightNet.calibrate) ------
-    def start_calibration(self) -> None:
-        self._calib = {"n": 0, "sum": 0.0, "sq": 0.0}
-
-    def finish_calibration(self) -> None:
-        c, self._calib = self._calib, None
-        if c and c["n"] > 1:
-            mu = c["sum"] / c["n"]
-            s2 = (c["sq"] / c["n"] - float(mu @ mu)) * c["n"] / (c["n"] - 1)
-            self.running_mean.copy_(mu.to(self.running_mean.dtype))
-            self.running_s2.fill_(max(s2, 0.0))
+    def _apply_calibration(self, c: dict) -> None:
+        n = c["n"]
+        mu = c["sum"] / n
+        s2 = (c["sq"] / n - float(mu @ mu)) * n / (n - 1)
+        self.running_mean.copy_(mu.to(self.running_mean.dtype))
+        self.running_s2.fill_(max(s2, 0.0))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, dim) -> (N, dim)."""
         if self._calib is not None:
-            with torch.no_grad():
-                x64 = x.detach().double()
-                self._calib["n"] += x.shape[0]
-                self._calib["sum"] = self._calib["sum"] + x64.sum(0)
-                self._calib["sq"] += float((x64 * x64).sum())
+            x64 = x.detach().double()
+            self._accumulate(x.shape[0], sum=x64.sum(0), sq=float((x64 * x64).sum()))
         if self.training and x.shape[0] > 1:
             if torch.is_grad_enabled() and x.requires_grad:
                 out, mu, s2 = _VectorBNTrain.apply(x, self.eps)
@@ -102,7 +120,7 @@ class VectorBN(nn.Module):
         return (x - self.running_mean) / torch.sqrt(self.running_s2 + self.eps)
 
 
-class FactorNorm(nn.Module):
+class FactorNorm(ExactStatistics, nn.Module):
     """Per-feature batch normalisation of an interaction factor ``u_m`` (docs/method.md section 4).
 
     Like ``BatchNorm1d(affine=False)``, with two differences:
@@ -130,29 +148,20 @@ class FactorNorm(nn.Module):
         if affine:
             self.weight = nn.Parameter(torch.ones(dim))
             self.bias = nn.Parameter(torch.zeros(dim))
-        self._calib: dict | None = None
 
-    def start_calibration(self) -> None:
-        self._calib = {"n": 0, "sum": 0.0, "sq": 0.0}
-
-    def finish_calibration(self) -> None:
-        c, self._calib = self._calib, None
-        if c and c["n"] > 1:
-            n = c["n"]
-            mu = c["sum"] / n
-            var = (c["sq"] / n - mu * mu) * n / (n - 1)
-            self.running_mean.copy_(mu.float())
-            self.running_var.copy_(var.clamp_min(0.0).float())
-            self.running_sq.fill_(float((c["sq"] / n).mean()))
+    def _apply_calibration(self, c: dict) -> None:
+        n = c["n"]
+        mu = c["sum"] / n
+        var = (c["sq"] / n - mu * mu) * n / (n - 1)
+        self.running_mean.copy_(mu.float())
+        self.running_var.copy_(var.clamp_min(0.0).float())
+        self.running_sq.fill_(float((c["sq"] / n).mean()))
 
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         """v: (N, dim) -> (N, dim)."""
         if self._calib is not None:
-            with torch.no_grad():
-                v64 = v.detach().double()
-                self._calib["n"] += v.shape[0]
-                self._calib["sum"] = self._calib["sum"] + v64.sum(0)
-                self._calib["sq"] = self._calib["sq"] + (v64 * v64).sum(0)
+            v64 = v.detach().double()
+            self._accumulate(v.shape[0], sum=v64.sum(0), sq=(v64 * v64).sum(0))
         if self.training and v.shape[0] > 1:
             n = v.shape[0]
             mu = v.mean(dim=0)
@@ -175,7 +184,7 @@ class FactorNorm(nn.Module):
         return out
 
 
-class LowerOrderResidual(nn.Module):
+class LowerOrderResidual(ExactStatistics, nn.Module):
     """An interaction's raw product minus its least-squares projection on its lower orders.
 
     ``r = t - E[t] - (x - E[x]) B`` with ``B = Cov(x)^-1 Cov(x, t)``, where ``x`` holds the
@@ -203,22 +212,15 @@ class LowerOrderResidual(nn.Module):
         self.register_buffer("sxt", torch.zeros(x_dim, t_dim, dtype=f64))  # E[x t^T]
         self.register_buffer("coef", torch.zeros(x_dim, t_dim))
         self.register_buffer("shift", torch.zeros(t_dim))  # E[t] - E[x] B
-        self._calib: dict | None = None
 
-    def start_calibration(self) -> None:
-        self._calib = {"n": 0, "x": 0.0, "t": 0.0, "xx": 0.0, "xt": 0.0}
-
-    @torch.no_grad()
-    def finish_calibration(self) -> None:
-        c, self._calib = self._calib, None
-        if c and c["n"] > 1:
-            n = c["n"]
-            self.mean_x.copy_(c["x"] / n)
-            self.mean_t.copy_(c["t"] / n)
-            self.sxx.copy_(c["xx"] / n)
-            self.sxt.copy_(c["xt"] / n)
-            self.count.clamp_(min=1)
-            self._solve()
+    def _apply_calibration(self, c: dict) -> None:
+        n = c["n"]
+        self.mean_x.copy_(c["x"] / n)
+        self.mean_t.copy_(c["t"] / n)
+        self.sxx.copy_(c["xx"] / n)
+        self.sxt.copy_(c["xt"] / n)
+        self.count.clamp_(min=1)
+        self._solve()
 
     @torch.no_grad()
     def update(self, t: torch.Tensor, x: torch.Tensor) -> None:
@@ -247,14 +249,8 @@ class LowerOrderResidual(nn.Module):
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """t: (N, t_dim) raw product, x: (N, x_dim) lower-order features -> (N, t_dim) residual."""
         if self._calib is not None:
-            with torch.no_grad():
-                x64, t64 = x.detach().double(), t.detach().double()
-                c = self._calib
-                c["n"] += t.shape[0]
-                c["x"] = c["x"] + x64.sum(0)
-                c["t"] = c["t"] + t64.sum(0)
-                c["xx"] = c["xx"] + x64.T @ x64
-                c["xt"] = c["xt"] + x64.T @ t64
+            x64, t64 = x.detach().double(), t.detach().double()
+            self._accumulate(t.shape[0], x=x64.sum(0), t=t64.sum(0), xx=x64.T @ x64, xt=x64.T @ t64)
         if self.training and t.shape[0] > 1:
             self.update(t, x)
         return torch.addmm(t - self.shift, x, self.coef, alpha=-1.0)
