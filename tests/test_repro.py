@@ -237,7 +237,7 @@ def test_cli_table_figures_reuse_and_same_numbers(tmp_path):
     (["--experiment", "parity"], "--experiment 'parity': expected additive, xor, inflation, nuisance or all"),
     (["--seeds", "0"], "--seeds '0': expected a positive count"),
     (["--jobs", "0"], "--jobs 0: expected an integer >= 1"),
-    (["--set", "model.norm=batch"], "model.norm = 'batch'; expected none | bn | vbn | iterbn"),
+    (["--set", "model.norm=batch"], "model.norm = 'batch'; expected none | bn | vbn | iterbn | anova"),
 ])
 def test_cli_bad_input_is_one_line_error(tmp_path, args, expected):
     r = repro(["--experiment", "inflation", "--quick", "--out", str(tmp_path / "o"), *args], tmp_path)

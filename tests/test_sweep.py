@@ -94,7 +94,7 @@ def test_validate_space_checks_every_value_against_the_config():
 
     base = Config().to_dict()
     validate_space(parse_space({"model.norm": ["none", "iterbn"], "model.p": "uniform(1, 3)"}), base)
-    with pytest.raises(MWeightError, match=r"space: model.norm = 'bogus'.*none \| bn \| vbn \| iterbn"):
+    with pytest.raises(MWeightError, match=r"space: model.norm = 'bogus'.*none \| bn \| vbn \| iterbn \| anova"):
         validate_space(parse_space({"model.norm": ["none", "bogus"]}), base)
     with pytest.raises(MWeightError, match="unknown key model.pp"):
         validate_space(parse_space({"model.pp": [1, 2]}), base)
@@ -150,7 +150,7 @@ def test_bad_space_is_a_one_line_error(tiny):
     r = mw("sweep", "--data", data, "--space", bad, "--out", d / "bad_out")
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        f"mweight: error: {bad}: model.norm = 'bogus'; expected none | bn | vbn | iterbn"]
+        f"mweight: error: {bad}: model.norm = 'bogus'; expected none | bn | vbn | iterbn | anova"]
     assert not (d / "bad_out").exists()
 
 
