@@ -31,8 +31,11 @@ def wait_idle(page, timeout_ms: int = TIMEOUT_MS) -> None:
     page.wait_for_timeout(500)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
                            timeout=timeout_ms)
-    if page.locator(".js-plotly-plot").count():
-        page.locator(".js-plotly-plot .main-svg").first.wait_for(state="visible", timeout=timeout_ms)
+    # every chart drawn (no skeleton placeholders left)
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]') && "
+                           "document.querySelectorAll('.js-plotly-plot').length === "
+                           "document.querySelectorAll('.js-plotly-plot .main-svg:first-child').length",
+                           timeout=timeout_ms)
     page.wait_for_timeout(2000)  # let plotly and KaTeX finish drawing
 
 
@@ -84,12 +87,12 @@ def main(argv: list[str] | None = None) -> int:
                 if page.locator('[data-testid="stException"]').count():
                     raise SystemExit(f"the {name} page shows an exception")
                 path = out / f"app-{name}.png"
-                if full:  # crop to the content's height
+                clip = None
+                if full:  # crop to the content's height (no resize: that would re-layout the charts)
                     h = page.evaluate("() => Math.max(...[...document.querySelectorAll("
                                       "'[data-testid=\"stMainBlockContainer\"]')].map(e => e.scrollHeight), 600)")
-                    page.set_viewport_size({"width": a.width, "height": min(a.height, int(h) + 40)})
-                    page.wait_for_timeout(1500)
-                page.screenshot(path=str(path))
+                    clip = {"x": 0, "y": 0, "width": a.width, "height": min(a.height, int(h) + 40)}
+                page.screenshot(path=str(path), timeout=TIMEOUT_MS, clip=clip)
                 print(f"wrote {path}")
                 page.close()
 

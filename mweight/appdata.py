@@ -619,7 +619,8 @@ def group_reading(group: RunGroup) -> dict:
                 "source": None, "verdict": verdict, "confident": False}
     if verdict == "no-evidence":
         reasons = "; ".join(t["reasons"]) or "no reason given"
-        return {"text": f"No reading: this run shows no evidence that the model learned anything ({reasons}). "
+        return {"text": f"No reading of the {source}: this run shows no evidence that the model learned anything "
+                        f"({reasons}). "
                         "Its β and attribution carry no information.",
                 "source": source, "verdict": verdict, "confident": False}
     if verdict == "weak":

@@ -121,7 +121,7 @@ def check_no_exception(page) -> None:
 
 def shoot(page, name: str) -> Path:
     path = ARTIFACTS / f"app-{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    page.screenshot(path=str(path), full_page=True, timeout=TIMEOUT_MS)
     page.close()
     assert path.stat().st_size > 10_000
     return path
@@ -145,11 +145,11 @@ def test_overview_in_browser(server, browser):
     page = open_page(browser, url, "page=overview&run=dna",
                      ["Overview · dna", "Blocks: β share and contribution share, mean over 3 seeds",
                       "β share (learned weight)", "contribution share (attribution)", "Modalities: Shapley share",
-                      "block normalisation: iterbn", "seeds 1, 2, 3"], "overview")
+                      "block normalisation:", "seeds 1, 2, 3"], "overview")
     body = page.inner_text("body")
     for b in blocks:
         assert b in body
-    assert "From the contribution share" in body
+    assert "From the contribution share" in body or "No reading of the contribution share" in body
     if all(a["trust"]["verdict"] == "ok" for a in attrs):
         assert f"{100 * contrib.max():.0f}% of the prediction's variation" in body
     # formulas are typeset (KaTeX), not shown as plain "W_S z_S(x)"
