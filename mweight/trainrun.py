@@ -238,7 +238,6 @@ def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: b
     out = Path(out)
     check_run_out(out, seeds, resume, overwrite)
     ds, record = load_for_training(cfg)
-    warn_data(ds)
     meta = {"preset": preset, "carved_validation": record or None}
     dataset_sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
     seed_cfgs = []
@@ -250,6 +249,7 @@ def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: b
         for _, run_dir, cfg_s in seed_cfgs or [(None, out, cfg)]:
             if (run_dir / CHECKPOINT).is_file() or (run_dir / "model.pt").is_file():
                 verify_resume(run_dir, cfg_s, dataset_sha)
+    warn_data(ds)  # after every refusal above: a refused command prints its one error line only
     done: list[tuple[int, Path]] = []
     if seeds is None:
         _prepare_run_dir(out, cfg, ds, dataset_sha, meta, resume, overwrite)
