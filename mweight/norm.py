@@ -206,6 +206,7 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
         self.x_dim, self.t_dim, self.window, self.ridge = x_dim, t_dim, window, ridge
         f64 = torch.float64
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("n_eff", torch.zeros((), dtype=f64))  # samples behind the moments
         self.register_buffer("mean_x", torch.zeros(x_dim, dtype=f64))
         self.register_buffer("mean_t", torch.zeros(t_dim, dtype=f64))
         self.register_buffer("sxx", torch.zeros(x_dim, x_dim, dtype=f64))  # E[x x^T]
@@ -220,6 +221,7 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
         self.sxx.copy_(c["xx"] / n)
         self.sxt.copy_(c["xt"] / n)
         self.count.clamp_(min=1)
+        self.n_eff.fill_(n)
         self._solve()
 
     @torch.no_grad()
@@ -232,6 +234,7 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
         self.mean_t.lerp_(t64.mean(0), w)
         self.sxx.lerp_(x64.T @ x64 / n, w)
         self.sxt.lerp_(x64.T @ t64 / n, w)
+        self.n_eff.fill_(n / w)  # cumulative phase: count * n; then the exponential window
         self._solve()
 
     @torch.no_grad()
@@ -240,7 +243,11 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
         cxx = self.sxx - torch.outer(mx, mx)
         cxt = self.sxt - torch.outer(mx, mt)
         diag = cxx.diagonal().clamp_min(0.0)
-        jitter = self.ridge * diag + 1e-12 * float(diag.mean()) + 1e-30
+        # Shrinkage that grows as the moments rest on few samples per regressor: with n close
+        # to dim(x) an unregularised fit interpolates the training data (in-sample residual
+        # ~0, which vBN then scales up on new data). (dim/n)^2: negligible when n >> dim.
+        shrink = min(1.0, (self.x_dim / max(float(self.n_eff), 1.0)) ** 2)
+        jitter = (self.ridge + shrink) * diag + 1e-12 * float(diag.mean()) + 1e-30
         a = cxx + torch.diag(jitter)
         coef = torch.linalg.solve(a, cxt)
         self.coef.copy_(coef)
