@@ -80,7 +80,7 @@ def test_mosi_presets_resolve_and_layer_under_set(name):
     if name == "mnl":
         assert cfg.model.interactions == []
     if name in ("intense", "mosi-utterance"):
-        assert cfg.model.interactions and cfg.model.norm == "iterbn"
+        assert cfg.model.interactions and cfg.model.norm == "anova"
 
 
 def test_mosi_utterance_preset_reports_on_the_leak_free_split():

@@ -27,7 +27,7 @@ def test_layering_preset_then_file_then_set(tmp_path):
 
 @pytest.mark.parametrize("name", list_presets())
 def test_every_preset_is_valid(name):
-    assert resolve_config(name).model.norm in ("none", "bn", "vbn", "iterbn")
+    assert resolve_config(name).model.norm in ("none", "bn", "vbn", "iterbn", "anova")
 
 
 @pytest.mark.parametrize("bad, match", [

@@ -157,7 +157,7 @@ def test_classification_labels_match_sklearn():
 
 def test_selection_metric_and_labels():
     assert select_metric("regression") == ("mae", "min")
-    assert select_metric("classification") == ("acc", "max")
+    assert select_metric("classification") == ("ce", "min")  # accuracy ties kept untrained heads (issue 10)
     for key in REGRESSION_METRICS + CLASSIFICATION_METRICS:
         assert key in METRIC_LABELS and METRIC_MODES[key] in ("min", "max")
     assert "non0" in METRIC_LABELS["acc2_non0"] and "zeros dropped" in METRIC_LABELS["acc2_non0"]
