@@ -818,6 +818,11 @@ def waterfall(row: pd.Series | dict, blocks: list[str], task: str = "regression"
     total = float(row["bias"]) + sum(v for _, v in contribs)
     name = "prediction" if task == "regression" else "logit of predicted class"
     steps.append((name, "total", total))
+    return _waterfall_frame(steps)
+
+
+def _waterfall_frame(steps: list[tuple[str, str, float]]) -> pd.DataFrame:
+    """(step, measure absolute|relative|total, value) rows with their running total."""
     cum, run = [], 0.0
     for _, m, v in steps:
         run = v if m in ("absolute", "total") else run + v
@@ -841,12 +846,7 @@ def shapley_waterfall(row: pd.Series | dict, modalities: list[str], task: str = 
     steps = [("baseline", "absolute", base)] + [(f"φ {m}", "relative", v) for m, v in phis]
     name = "prediction" if task == "regression" else "logit of predicted class"
     steps.append((name, "total", base + sum(v for _, v in phis)))
-    cum, run = [], 0.0
-    for _, m, v in steps:
-        run = v if m in ("absolute", "total") else run + v
-        cum.append(run)
-    return pd.DataFrame({"step": [s[0] for s in steps], "measure": [s[1] for s in steps],
-                         "value": [s[2] for s in steps], "cumulative": cum})
+    return _waterfall_frame(steps)
 
 
 # ---------------------------------------------------------------- compare
