@@ -281,12 +281,13 @@ def evidence(lr: LoadedRun, ds: Dataset, same_file: bool) -> tuple[dict | None, 
     and makes the verdict at most 'weak'.
     """
     from .attribution import attribution_report
-    from .runs import dataset_trust, decompose, predictions_frame, sha256
+    from .runs import _frame, dataset_trust, decompose, sha256
 
     baseline = lr.run.baseline() if hasattr(lr.run, "baseline") else None
     if baseline is None and not (ds.split == "train").any():
         return None, None
-    _pred, g, base, _idx, means, _shap = decompose(lr.model, ds, baseline)
+    dec = decompose(lr.model, ds, baseline)
+    _pred, g, base, _idx, means, _shap = dec
     if means is None:
         return None, None
     rel = lr.run.relevance
@@ -299,7 +300,7 @@ def evidence(lr: LoadedRun, ds: Dataset, same_file: bool) -> tuple[dict | None, 
     current = sha256(ds.path) if recorded and ds.path and Path(ds.path).is_file() else None
     trust = None
     if _labelled(ds).all():
-        trust = dataset_trust(ds, predictions_frame(lr.model, ds, means), recorded, current)
+        trust = dataset_trust(ds, _frame(lr.model, ds, dec), recorded, current)
     return att, trust
 
 

@@ -32,6 +32,7 @@ from typing import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from .config import flatten
 from .errors import MWeightError
 from .metrics import METRIC_LABELS, METRIC_MODES
 
@@ -880,18 +881,6 @@ def comparable_default(root: Path, entries: list[RunEntry], first: str | None = 
     return [head.rel] + same[: limit - 1]
 
 
-
-def _flatten(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in (d or {}).items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "encoders":
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def compare_frames(groups: list[RunGroup]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(shares: run, block, share_mean, share_std; metrics: metric × run 'mean ± std';
     config: the config keys whose values differ between the runs)."""
@@ -904,7 +893,7 @@ def compare_frames(groups: list[RunGroup]) -> tuple[pd.DataFrame, pd.DataFrame, 
         for _, r in m.iterrows():
             cell = f"{r['mean']:.4f}" + (f" ± {r['std']:.4f}" if r["n"] > 1 else "")
             metric_rows.setdefault(r["label"], {})[g.name] = cell
-        cfg = _flatten(g.runs[0].config)
+        cfg = flatten(g.runs[0].config)
         cfg.pop("train.seed", None)
         cfg.pop("train.progress", None)
         configs[g.name] = cfg

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError, MWeightError
+from .errors import ConfigError
 
 PRESET_DIR = Path(__file__).with_name("presets")
 
@@ -312,6 +312,18 @@ def check_against_modalities(cfg: "Config", modalities: list[str], source: str) 
             if unknown:
                 raise ConfigError(f"model.interactions: {item!r} names modality {unknown[0]!r}, which {source} "
                                   f"does not have; expected modalities from {have}", key="model.interactions")
+
+
+def flatten(d: dict | None, prefix: str = "") -> dict:
+    """{"model": {"p": 1}} -> {"model.p": 1}; per-modality encoder options stay one value."""
+    out = {}
+    for k, v in (d or {}).items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and k != "encoders":
+            out.update(flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
 
 
 def deep_merge(base: dict, override: dict) -> dict:

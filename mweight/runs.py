@@ -113,7 +113,12 @@ def predictions_frame(model: MWeightNet, ds: Dataset, train_means: dict | None =
     of the predicted class ``prediction``, which the block columns decompose).
     ``shapley_baseline`` + the ``shapley_<m>`` columns = the same value (docs/method.md).
     """
-    pred, g, _base, idx, _means, shap = decompose(model, ds, train_means)
+    return _frame(model, ds, decompose(model, ds, train_means))
+
+
+def _frame(model: MWeightNet, ds: Dataset, decomposition: tuple) -> pd.DataFrame:
+    """The predictions frame from an already computed :func:`decompose` (no second forward pass)."""
+    pred, g, _base, idx, _means, shap = decomposition
     bias = model.final.bias.detach().numpy()
     df = pd.DataFrame({"id": ds.id, "split": ds.split, "label": ds.label})
     if ds.task == "classification" or model.out_dim > 1:
@@ -136,13 +141,14 @@ def attribution(model: MWeightNet, ds: Dataset, cfg: Config, best_epoch: int | N
     """(attribution.json content, predictions frame) for a trained model on its dataset."""
     from .attribution import attribution_report
 
-    pred, g, base, idx, train_means, shap = decompose(model, ds)
+    dec = decompose(model, ds)
+    _pred, g, base, _idx, train_means, _shap = dec
     att = attribution_report(g, base, ds.split, list(model.modalities),
                              beta if cfg.model.relevance != "none" else None,
                              share if cfg.model.relevance != "none" else None,
                              task=ds.task, p=cfg.model.p if cfg.model.relevance != "none" else None,
                              best_epoch=best_epoch, train_means=train_means)
-    frame = predictions_frame(model, ds, train_means)
+    frame = _frame(model, ds, dec)
     att["trust"] = dataset_trust(ds, frame)
     return att, frame
 

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .config import Config
+from .config import Config, flatten
 from .data import Dataset, carve_validation, check_training_data, load_dataset
 from .errors import ConfigError, MWeightError
 from .fileio import check_output_dir, write_yaml
@@ -110,17 +110,6 @@ def check_run_out(out: Path, seeds: list[int] | None, resume: bool, overwrite: b
 _RESUME_IGNORED = {"train.progress", "train.threads", "data.path"}
 
 
-def _flat(d: dict, prefix: str = "") -> dict:
-    out = {}
-    for k, v in d.items():
-        key = f"{prefix}{k}"
-        if isinstance(v, dict) and k != "encoders":
-            out.update(_flat(v, key + "."))
-        else:
-            out[key] = v
-    return out
-
-
 def verify_resume(run_dir: Path, cfg: Config, dataset_sha: str | None) -> None:
     """``--resume`` continues only the same run: same config, seed and dataset (SHA-256).
 
@@ -142,7 +131,7 @@ def verify_resume(run_dir: Path, cfg: Config, dataset_sha: str | None) -> None:
         old = Config.from_dict(saved, source=str(path)).to_dict()
     except (yaml.YAMLError, MWeightError, AttributeError) as exc:
         raise MWeightError(f"{path}: cannot verify --resume against it ({str(exc).splitlines()[0]})") from None
-    a, b = _flat(old), _flat(cfg.to_dict())
+    a, b = flatten(old), flatten(cfg.to_dict())
     changes = [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
                if k not in _RESUME_IGNORED and a.get(k) != b.get(k)]
     old_sha = meta.get("dataset_sha256")
