@@ -5,10 +5,14 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import MWeightError
+
+if TYPE_CHECKING:
+    import torch
 
 SPLITS = ("train", "valid", "test")
 
@@ -58,6 +62,21 @@ class Dataset:
 
     def counts(self) -> dict[str, int]:
         return {s: int((self.split == s).sum()) for s in SPLITS}
+
+
+def to_tensors(ds: Dataset) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+    """Dataset -> (inputs, lengths, target) tensors; float features float32, tokens int64."""
+    import torch  # here, not at the top: reading and checking data (prepare, the app) needs no torch
+
+    inputs = {}
+    for m, a in ds.modalities.items():
+        if a.dtype.kind in "iub":
+            inputs[m] = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long)
+        else:
+            inputs[m] = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
+    lengths = {m: torch.as_tensor(v, dtype=torch.long) for m, v in ds.lengths.items()}
+    y = torch.as_tensor(ds.label, dtype=torch.long if ds.task == "classification" else torch.float32)
+    return inputs, lengths, y
 
 
 def infer_task(label: np.ndarray) -> str:

@@ -23,8 +23,9 @@ import torch
 from .config import Config, DataConfig, ModelConfig, TrainConfig
 from .data import Dataset, carve_validation, infer_task, load_dataset
 from .errors import MWeightError
+from .model import predict_tensors
 from .runs import attribution, load_model, predictions_frame, save_model
-from .train import FitResult, fit, predict_tensors
+from .train import FitResult, fit
 
 _SECTIONS = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
 _KEY_SECTION = {f.name: sec for sec, klass in _SECTIONS.items() for f in dataclasses.fields(klass)}

@@ -193,6 +193,26 @@ class MWeightNet(nn.Module):
         self.beta.copy_(torch.as_tensor(new, dtype=self.beta.dtype))
 
 
+@torch.no_grad()
+def predict_tensors(model: MWeightNet, inputs, lengths, batch_size: int = 2048, contributions: bool = False):
+    """Eval-mode predictions (N, out) and, optionally, contributions {block: (N, out)}."""
+    model.eval()
+    n = next(iter(inputs.values())).shape[0]
+    preds, contribs = [], {b: [] for b in model.block_names}
+    for start in range(0, n, batch_size):
+        sl = slice(start, start + batch_size)
+        out = model({m: x[sl] for m, x in inputs.items()}, {m: v[sl] for m, v in lengths.items()},
+                    contributions=contributions)
+        preds.append(out.prediction)
+        if contributions:
+            for b in model.block_names:
+                contribs[b].append(out.contributions[b])
+    pred = torch.cat(preds).numpy() if preds else np.zeros((0, model.out_dim), np.float32)
+    if not contributions:
+        return pred, None
+    return pred, {b: torch.cat(v).numpy() for b, v in contribs.items()}
+
+
 def make_shapes(modalities: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], str]]:
     return {m: (tuple(int(s) for s in a.shape[1:]), "i" if a.dtype.kind in "iub" else "f")
             for m, a in modalities.items()}

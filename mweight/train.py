@@ -19,11 +19,11 @@ import torch
 from torch import nn
 
 from .config import Config
-from .data import Dataset
+from .data import Dataset, to_tensors  # noqa: F401  (re-exported: importers predate the move)
 from .errors import MWeightError, TrainingDiverged
 from .fileio import load_torch, save_torch
 from .metrics import METRIC_MODES, compute_metrics, select_metric
-from .model import MWeightNet, make_shapes
+from .model import MWeightNet, make_shapes, predict_tensors  # noqa: F401  (re-exported)
 from .relevance import shares
 
 CHECKPOINT = "checkpoint.pt"
@@ -33,19 +33,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2**32))
     torch.manual_seed(seed)
-
-
-def to_tensors(ds: Dataset) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
-    """Dataset -> (inputs, lengths, target) tensors; float features float32, tokens int64."""
-    inputs = {}
-    for m, a in ds.modalities.items():
-        if a.dtype.kind in "iub":
-            inputs[m] = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long)
-        else:
-            inputs[m] = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
-    lengths = {m: torch.as_tensor(v, dtype=torch.long) for m, v in ds.lengths.items()}
-    y = torch.as_tensor(ds.label, dtype=torch.long if ds.task == "classification" else torch.float32)
-    return inputs, lengths, y
 
 
 def build_model(ds: Dataset, cfg: Config) -> MWeightNet:
@@ -69,26 +56,6 @@ def loss_fn(cfg: Config, task: str) -> Callable[[torch.Tensor, torch.Tensor], to
         raise MWeightError(f"train.loss = {kind} is a regression loss; classification uses ce")
     base = nn.L1Loss() if kind == "l1" else nn.MSELoss()
     return lambda pred, y: base(pred[:, 0], y)
-
-
-@torch.no_grad()
-def predict_tensors(model: MWeightNet, inputs, lengths, batch_size: int = 2048, contributions: bool = False):
-    """Eval-mode predictions (N, out) and, optionally, contributions {block: (N, out)}."""
-    model.eval()
-    n = next(iter(inputs.values())).shape[0]
-    preds, contribs = [], {b: [] for b in model.block_names}
-    for start in range(0, n, batch_size):
-        sl = slice(start, start + batch_size)
-        out = model({m: x[sl] for m, x in inputs.items()}, {m: v[sl] for m, v in lengths.items()},
-                    contributions=contributions)
-        preds.append(out.prediction)
-        if contributions:
-            for b in model.block_names:
-                contribs[b].append(out.contributions[b])
-    pred = torch.cat(preds).numpy() if preds else np.zeros((0, model.out_dim), np.float32)
-    if not contributions:
-        return pred, None
-    return pred, {b: torch.cat(v).numpy() for b, v in contribs.items()}
 
 
 def prediction_values(pred: np.ndarray, task: str) -> np.ndarray:
