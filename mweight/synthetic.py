@@ -69,7 +69,7 @@ from typing import Any, Mapping, Sequence, Union
 import numpy as np
 
 from .errors import MWeightError
-from .fileio import atomic_path, write_json
+from .fileio import _json_default, atomic_path, write_json
 
 ALPHABET = "ACGT"
 DESIGNS = ("additive", "xor", "parity", "inflation", "nuisance")
@@ -625,14 +625,6 @@ def write_dataset(ds: SyntheticDataset, path: str | os.PathLike) -> Path:
 
 
 # --------------------------------------------------------------------------- internals
-
-
-def _json_default(o: Any) -> Any:
-    if isinstance(o, np.generic):
-        return o.item()
-    if isinstance(o, np.ndarray):
-        return o.tolist()
-    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
 def _as_list(values: Any, what: str) -> list:

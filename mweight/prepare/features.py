@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import video_of
 from ..errors import MWeightError
-from .folds import video_of
 
 BCLSTM_NPZ = "mosi_bclstm_features.npz"
 BCLSTM_MODALITIES = ("text", "audio", "video")

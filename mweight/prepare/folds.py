@@ -14,6 +14,7 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ..data import video_of  # noqa: F401  (re-exported: prepare modules import it from here)
 from ..errors import MWeightError
 
 SPLIT_NAMES = ("train", "valid", "test")
@@ -174,10 +175,3 @@ def load_folds(path: str | os.PathLike) -> dict[str, str]:
 def mosei_split_of_video() -> dict[str, str]:
     """The standard CMU-MOSEI folds (2249 / 300 / 678 videos), ``{video: split}``."""
     return load_folds(Path(__file__).with_name("folds_mosei.json"))
-
-
-def video_of(segment_id: str) -> str:
-    """The video id of a segment id ``<video>_<clip>`` or MMSA's ``<video>$_$<clip>``."""
-    if "$_$" in segment_id:
-        return segment_id.split("$_$")[0]
-    return segment_id.rsplit("_", 1)[0]

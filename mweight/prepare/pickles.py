@@ -28,8 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data import video_of
 from ..errors import MWeightError
-from .folds import video_of
 
 SPLITS = ("train", "valid", "test")
 # MMSA's human unimodal labels (CH-SIMS, SIMS v2) -> extra dataset columns
