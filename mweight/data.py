@@ -64,16 +64,37 @@ class Dataset:
         return {s: int((self.split == s).sum()) for s in SPLITS}
 
 
-def to_tensors(ds: Dataset) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
-    """Dataset -> (inputs, lengths, target) tensors; float features float32, tokens int64."""
+def is_token_ids(array) -> bool:
+    """Is this modality integer token ids (N, L), looked up in an embedding, rather than features?
+
+    The one definition (model shapes, encoder choice, tensors and checks all ask here):
+    an integer array of two dimensions. Flags (bool) and integer-valued sequences
+    (N, T, D) are features; :func:`as_modality` turns them into float32.
+    """
+    return array.dtype.kind in "iu" and array.ndim == 2
+
+
+def as_modality(array: np.ndarray) -> np.ndarray:
+    """A modality array as the model takes it: token ids stay integers, everything else is a feature."""
+    if array.dtype.kind == "b" or (array.dtype.kind in "iu" and not is_token_ids(array)):
+        return array.astype(np.float32)  # flags and integer-valued features are features, not tokens
+    return array
+
+
+def modality_tensor(array: np.ndarray) -> torch.Tensor:
+    """One modality as a tensor: token ids int64, features float32 (contiguous, no copy when already so)."""
     import torch  # here, not at the top: reading and checking data (prepare, the app) needs no torch
 
-    inputs = {}
-    for m, a in ds.modalities.items():
-        if a.dtype.kind in "iub":
-            inputs[m] = torch.as_tensor(np.ascontiguousarray(a), dtype=torch.long)
-        else:
-            inputs[m] = torch.as_tensor(np.ascontiguousarray(a, dtype=np.float32))
+    if is_token_ids(array):
+        return torch.as_tensor(np.ascontiguousarray(array), dtype=torch.long)
+    return torch.as_tensor(np.ascontiguousarray(array, dtype=np.float32))
+
+
+def to_tensors(ds: Dataset) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], torch.Tensor]:
+    """Dataset -> (inputs, lengths, target) tensors; float features float32, tokens int64."""
+    import torch
+
+    inputs = {m: modality_tensor(a) for m, a in ds.modalities.items()}
     lengths = {m: torch.as_tensor(v, dtype=torch.long) for m, v in ds.lengths.items()}
     y = torch.as_tensor(ds.label, dtype=torch.long if ds.task == "classification" else torch.float32)
     return inputs, lengths, y
@@ -142,9 +163,7 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
             if 0 in arr.shape[1:]:
                 raise MWeightError(f"{path}: modality {key!r} is empty (shape {arr.shape}); expected at least one "
                                    "feature (and one time step) per sample")
-            if arr.dtype.kind == "b" or (arr.ndim == 3 and arr.dtype.kind in "iu"):
-                arr = arr.astype(np.float32)  # flags and integer-valued features are features, not tokens
-            mods[key] = arr
+            mods[key] = as_modality(arr)
         else:
             raise MWeightError(f"{path}: field {key!r} has dtype {arr.dtype}; expected numbers or strings")
     for m in list(lengths):
@@ -152,7 +171,7 @@ def load_dataset(path: str | Path, split_key: str = "split", modalities: list[st
             raise MWeightError(f"{path}: field '{m}_lengths' has no modality {m!r}")
         lengths[m] = check_lengths(lengths[m], mods[m], m, str(path))
     for m, a in mods.items():
-        if a.dtype.kind in "iu" and a.size and a.min() < 0:
+        if is_token_ids(a) and a.size and a.min() < 0:
             raise MWeightError(f"{path}: modality {m!r} has token id {int(a.min())}; expected ids >= 0")
     check_unique_ids(ids, str(path))
     if modalities:

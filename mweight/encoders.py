@@ -23,6 +23,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from .data import is_token_ids
 from .errors import ConfigError, MWeightError
 
 ENCODERS: dict[str, Callable[..., nn.Module]] = {}
@@ -119,7 +120,7 @@ def check_token_ids(x, vocab: int, modality: str, source: str = "input") -> None
 
 def default_encoder(array: np.ndarray) -> str:
     """Encoder name chosen from a modality array (N, ...)."""
-    if np.issubdtype(array.dtype, np.integer) and array.ndim == 2:
+    if is_token_ids(array):
         return "dna_cnn"
     if array.ndim == 2:
         return "mlp"

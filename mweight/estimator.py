@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from .config import Config, DataConfig, ModelConfig, TrainConfig
-from .data import Dataset, carve_validation, infer_task, load_dataset
+from .data import Dataset, as_modality, carve_validation, infer_task, load_dataset, modality_tensor
 from .errors import MWeightError
 from .model import predict_tensors
 from .runs import attribution, load_model, predictions_frame, save_model
@@ -73,7 +73,7 @@ class MWeight:
             raise MWeightError("y: labels are required when X is a dict of arrays")
         y = np.asarray(y)
         n = len(y)
-        mods = {m: np.asarray(a) for m, a in X.items()}
+        mods = {m: as_modality(np.asarray(a)) for m, a in X.items()}  # the rule load_dataset applies
         for m, a in mods.items():
             if len(a) != n:
                 raise MWeightError(f"X[{m!r}]: {len(a)} rows; expected {n} (as y)")
@@ -125,11 +125,7 @@ class MWeight:
         missing = [m for m in self.modalities_ if m not in X]
         if missing:
             raise MWeightError(f"X: missing modality {missing[0]!r}; the model uses {', '.join(self.modalities_)}")
-        inputs = {}
-        for m in self.modalities_:
-            a = np.asarray(X[m])
-            inputs[m] = torch.as_tensor(a, dtype=torch.long) if a.dtype.kind in "iub" else torch.as_tensor(
-                a.astype(np.float32))
+        inputs = {m: modality_tensor(as_modality(np.asarray(X[m]))) for m in self.modalities_}
         lens = {m: torch.as_tensor(np.asarray(v), dtype=torch.long) for m, v in (lengths or {}).items()
                 if m in self.modalities_}
         return inputs, lens

@@ -128,7 +128,7 @@ class BlockFusion(nn.Module):
     dims: encoder output size per modality, in dataset modality order.
     interactions: subsets (tuples of modality names in dataset order).
     rank: r, the factor size of interaction blocks.
-    norm: none | bn | vbn | iterbn | anova.
+    norm: one of :data:`config.NORMS`.
     factor_affine: learnable shift/scale in the factor BN (off by default: a
         learnable shift lets E[u_m] drift from 0 and re-opens leakage).
     """

@@ -12,7 +12,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .config import ModelConfig
+from .config import RELEVANCE_MODES, ModelConfig
+from .data import is_token_ids
 from .encoders import build_encoder, default_encoder
 from .fusion import BlockFusion, parse_interactions
 from .relevance import beta_pgd, block_norms, closed_form_beta, explicit_penalty, mnl_penalty
@@ -78,7 +79,7 @@ class MWeightNet(nn.Module):
         self.encoder_names: dict[str, str] = {}
         for m, (shape, kind) in shapes.items():
             opts = dict(cfg.encoders.get(m, {}) or {})
-            name = opts.pop("name", None) or default_encoder(np.zeros((1, *shape), dtype="i8" if kind in "iub" else "f4"))
+            name = opts.pop("name", None) or default_encoder(np.zeros((1, *shape), dtype="i8" if kind == "i" else "f4"))
             opts.setdefault("hidden", cfg.hidden)
             if "dropout" not in opts and name != "dna_cnn":
                 opts["dropout"] = cfg.dropout
@@ -99,6 +100,8 @@ class MWeightNet(nn.Module):
             start += size
         self.final = nn.Linear(start, out_dim)
         self.out_dim = out_dim
+        if cfg.relevance not in RELEVANCE_MODES:
+            raise ValueError(f"model.relevance: unknown mode {cfg.relevance!r}; expected one of {', '.join(RELEVANCE_MODES)}")
         if cfg.relevance == "explicit":
             k = len(self.block_names)
             # Updated by projected gradient steps (beta_step), not by the optimiser.
@@ -170,7 +173,7 @@ class MWeightNet(nn.Module):
             pen = mnl_penalty(norms, self.cfg.p)
         elif self.cfg.relevance == "explicit":
             pen = explicit_penalty(norms, self.beta)
-        else:  # ridge baseline: no beta in the objective
+        else:  # "none": the ridge baseline, no beta in the objective
             pen = norms.pow(2).sum()
         return self.cfg.lam * pen
 
@@ -214,7 +217,8 @@ def predict_tensors(model: MWeightNet, inputs, lengths, batch_size: int = 2048, 
 
 
 def make_shapes(modalities: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], str]]:
-    return {m: (tuple(int(s) for s in a.shape[1:]), "i" if a.dtype.kind in "iub" else "f")
+    """Per-modality sample shape and kind: "i" for token ids (:func:`data.is_token_ids`), "f" for features."""
+    return {m: (tuple(int(s) for s in a.shape[1:]), "i" if is_token_ids(a) else "f")
             for m, a in modalities.items()}
 
 

@@ -17,6 +17,8 @@ import torch
 from torch import nn
 from torch.autograd.function import once_differentiable
 
+from .config import NORMS
+
 # vBN of an interaction block: its factors have unit variance, so a healthy product has
 # E||t||^2 of the order of its dimension. eps scaled by the dimension is a floor on the
 # scale: a block that is (numerically) nothing stays nothing instead of being blown up
@@ -283,10 +285,11 @@ class RunningMean(nn.Module):
 
 def make_block_norm(kind: str, dim: int, interaction: bool = False) -> nn.Module:
     """The normalisation applied to a block's features before the final layer."""
+    if kind not in NORMS:
+        raise ValueError(f"unknown normalisation {kind!r}; expected one of {', '.join(NORMS)}")
     if kind == "none":
         return nn.Identity()
     if kind == "bn":  # per-feature: block variance = its dimension (docs/method.md section 3)
         return nn.BatchNorm1d(dim, affine=False)
-    if kind in ("vbn", "iterbn", "anova"):
-        return VectorBN(dim, eps=INTERACTION_EPS_PER_DIM * dim) if interaction else VectorBN(dim)
-    raise ValueError(f"unknown normalisation {kind!r}; expected none | bn | vbn | iterbn | anova")
+    # every other norm (vbn, iterbn, anova) ends a block with the vector BN; they differ before it (fusion.py)
+    return VectorBN(dim, eps=INTERACTION_EPS_PER_DIM * dim) if interaction else VectorBN(dim)

@@ -152,3 +152,30 @@ def test_cli_train_writes_a_run_and_refuses_to_overwrite(tmp_path):
     assert np.allclose(pred[blocks].sum(axis=1), pred["prediction"], atol=1e-4)
     r = _cli("train", "--data", str(data), "--out", str(out), "--quiet")
     assert r.returncode == 2 and "already holds a run" in r.stderr
+
+
+def test_token_ids_rule_is_one_definition_shared_by_loading_the_model_and_the_estimator(tmp_path):
+    """Integer (N, L) = token ids; bool flags and integer (N, T, D) sequences are float features."""
+    import torch
+
+    from mweight import MWeight
+    from mweight.data import as_modality, is_token_ids, modality_tensor
+    from mweight.encoders import default_encoder
+    from mweight.model import make_shapes
+
+    rng = np.random.default_rng(3)
+    tokens = rng.integers(0, 9, size=(40, 5))
+    flags = rng.random((40, 4)) < 0.2  # skewed: mostly False
+    counts = rng.poisson(0.7, size=(40, 3, 2))  # integer-valued sequence features
+    assert is_token_ids(tokens) and not is_token_ids(flags) and not is_token_ids(counts)
+    assert as_modality(tokens) is tokens
+    assert as_modality(flags).dtype == np.float32 and as_modality(counts).dtype == np.float32
+    assert modality_tensor(tokens).dtype == torch.long and modality_tensor(as_modality(flags)).dtype == torch.float32
+    assert default_encoder(tokens) == "dna_cnn" and default_encoder(as_modality(flags)) == "mlp"
+    assert make_shapes({"t": tokens, "f": as_modality(flags)}) == {"t": ((5,), "i"), "f": ((4,), "f")}
+    # the estimator applies load_dataset's rule to raw arrays: flags train as features, not as token ids
+    y = (flags[:, 0] * 2.0 + rng.gamma(2.0, size=40)).astype(np.float32)
+    est = MWeight(hidden=4, epochs=2, progress=False, interactions="none", valid_fraction=0.25)
+    est.fit({"f": flags, "c": counts}, y, lengths={"c": np.full(40, 3)})
+    assert est.model_.shapes == {"f": ((4,), "f"), "c": ((3, 2), "f")}
+    assert np.all(np.isfinite(est.predict({"f": flags, "c": counts}, lengths={"c": np.full(40, 3)})))
