@@ -18,7 +18,6 @@ around these functions; the web app and notebooks can call them directly.
 """
 from __future__ import annotations
 
-import csv
 import math
 import zipfile
 from dataclasses import dataclass
@@ -322,46 +321,6 @@ def metrics_table(metrics: dict[str, dict], task: str) -> str:
 
 
 # ---------------------------------------------------------------------------- explain
-def read_transcripts(path: str | Path) -> dict[str, str]:
-    """A CSV of id -> transcript: a header naming ``id``/``segment_id`` and ``transcript``/``text``,
-    or no header with the id in column 1 and the text in column 2 (the MOSI transcripts.csv layout)."""
-    path = Path(path)
-    if not path.is_file():
-        raise MWeightError(f"{path}: transcripts file not found")
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        rows = list(csv.reader(f))
-    if not rows:
-        raise MWeightError(f"{path}: empty transcripts file")
-    head = [c.strip().lower() for c in rows[0]]
-    id_col, text_col = 0, 1
-    if any(h in ("id", "segment_id") for h in head):
-        id_col = head.index("id") if "id" in head else head.index("segment_id")
-        cands = [c for c in ("transcript", "text", "raw_text") if c in head]
-        if not cands:
-            raise MWeightError(f"{path}: header has no 'transcript' or 'text' column (columns: {', '.join(head)})")
-        text_col = head.index(cands[0])
-        rows = rows[1:]
-    if any(len(r) <= max(id_col, text_col) for r in rows if r):
-        raise MWeightError(f"{path}: expected at least 2 columns (id, transcript) in every row")
-    return {r[id_col].strip(): r[text_col].strip() for r in rows if r}
-
-
-def dataset_transcripts(path: str | Path | None) -> dict[str, str]:
-    """The ``transcript`` column of a dataset file, if it has one (read lazily; {} otherwise)."""
-    if not path or not Path(path).is_file():
-        return {}
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if "transcript" not in z.files:
-                return {}
-            ids = z["id"] if "id" in z.files else z["segment_id"] if "segment_id" in z.files else None
-            if ids is None:
-                return {}
-            return dict(zip(ids.astype(str), z["transcript"].astype(str)))
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):
-        return {}
-
-
 def global_relevance(lr_or_run, frame: pd.DataFrame | None = None, split: str = "test") -> pd.DataFrame:
     """One row per block: raw beta, share (sums to 1) and, given predictions, mean |contribution| on ``split``."""
     run = getattr(lr_or_run, "run", lr_or_run)
@@ -438,7 +397,7 @@ def format_explanation(lr: LoadedRun, rel: pd.DataFrame, seg: dict | None, trans
         return "\n".join(lines)
     lines += ["", f"Segment {seg['id']} ({seg['split']})"]
     lines.append(f"  transcript: {transcript}" if transcript else
-                 "  transcript: (not known: the dataset has no 'transcript' column; pass --transcripts CSV)")
+                 "  transcript: (not known: the dataset has no transcript column; pass --transcripts CSV)")
     lab = seg["label"]
     lines.append(f"  label:      {'(none)' if (isinstance(lab, float) and math.isnan(lab)) or lab == -1 else f'{lab:g}'}")
     if lr.task == "regression":
@@ -524,10 +483,16 @@ def drop(base: dict, new: dict, metric: str) -> float:
 
 
 def rank_agreement(a, b) -> dict:
-    """Spearman rho and Kendall tau (tau-b, ties handled) between two orderings; None if undefined."""
+    """Spearman rho and Kendall tau (tau-b, ties handled) between two orderings; None if undefined.
+
+    Pairs with a missing value (nan) are left out. The one rank agreement of the package:
+    ``mweight ablate`` and the app's Faithfulness page both report this.
+    """
     from scipy.stats import kendalltau, spearmanr
 
-    a, b = np.asarray(a, float), np.asarray(b, float)
+    a, b = np.asarray(list(a), float), np.asarray(list(b), float)
+    keep = np.isfinite(a) & np.isfinite(b)
+    a, b = a[keep], b[keep]
     if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
         return {"spearman": None, "kendall": None, "n": int(len(a))}
     rho = spearmanr(a, b).statistic

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from mweight import appdata as A
+from mweight.analysis import rank_agreement
 from mweight.errors import MWeightError
 
 PAGES = {
@@ -579,12 +580,12 @@ def page_faithfulness(root: Path, group: A.RunGroup) -> None:
         st.plotly_chart(fig, width="stretch")
         mc1, mc2 = st.columns(2)
         if group.has_beta:
-            rho = A.rank_agreement(b["beta_share"], b["degradation"])
-            mc1.metric("rank agreement (Spearman) of β share and ablation", "n/a" if rho != rho else f"{rho:.2f}")
+            rho = rank_agreement(b["beta_share"], b["degradation"])["spearman"]
+            mc1.metric("rank agreement (Spearman) of β share and ablation", "n/a" if rho is None else f"{rho:.2f}")
         if "contribution_share" in b and b["contribution_share"].notna().all():
-            rho = A.rank_agreement(b["contribution_share"], b["degradation"])
+            rho = rank_agreement(b["contribution_share"], b["degradation"])["spearman"]
             mc2.metric("rank agreement (Spearman) of contribution share and ablation",
-                       "n/a" if rho != rho else f"{rho:.2f}")
+                       "n/a" if rho is None else f"{rho:.2f}")
         m = res["modalities"]
         mnames = {"beta_share_all_blocks_with_it": "β share of its blocks", "shapley_share": "Shapley share",
                   "ablation_share": "ablation importance (training mean)", "importance_share": "permutation importance"}

@@ -21,7 +21,6 @@ Nothing here unpickles a file: runs are JSON/YAML/CSV, models load with
 """
 from __future__ import annotations
 
-import csv
 import math
 import os
 import re
@@ -689,45 +688,20 @@ def dataset_path(root: Path, run) -> Path | None:
     return None
 
 
-TRANSCRIPT_COLUMNS = ("transcript", "text_raw", "words", "text")
-
-
 def load_transcripts(root: Path, group: RunGroup) -> dict[str, str]:
-    """id -> transcript, from a string column of the run's dataset (``transcript``...) or
-    from a ``transcripts.csv`` in the run folder or the runs folder (``id,transcript``,
-    with or without header, as CMU-MOSI's transcripts file). Empty when unknown."""
-    out: dict[str, str] = {}
-    ds = dataset_path(root, group.runs[0])
-    if ds is not None:
-        try:
-            with np.load(ds, allow_pickle=False) as z:
-                ids_key = "id" if "id" in z.files else ("segment_id" if "segment_id" in z.files else None)
-                col = next((c for c in TRANSCRIPT_COLUMNS if c in z.files and z[c].dtype.kind in "US"), None)
-                if ids_key and col:
-                    out.update(zip(z[ids_key].astype(str).tolist(), z[col].astype(str).tolist()))
-        except Exception:  # noqa: BLE001 - transcripts are optional
-            pass
+    """id -> transcript, from a string column of the run's dataset (as ``mweight explain``)
+    updated by a ``transcripts.csv`` in the run folder or the runs folder (``id,transcript``,
+    with or without header, as CMU-MOSI's transcripts file). Empty when unknown; an
+    unreadable transcripts file is skipped (transcripts are optional on every page)."""
+    from .transcripts import dataset_transcripts, read_transcripts
+
+    out = dataset_transcripts(dataset_path(root, group.runs[0]))
     for f in (group.path / "transcripts.csv", root / "transcripts.csv"):
         if f.is_file() and inside(root, f):
-            out.update(read_transcripts_csv(f))
-    return out
-
-
-def read_transcripts_csv(path: Path) -> dict[str, str]:
-    out: dict[str, str] = {}
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        rows = list(csv.reader(fh))
-    if not rows:
-        return out
-    head = [c.strip().lower() for c in rows[0]]
-    id_col, text_col, start = 0, 1, 0
-    if any(c in ("id", "segment_id") for c in head):
-        id_col = head.index("id") if "id" in head else head.index("segment_id")
-        text_col = next((head.index(c) for c in ("transcript", "text") if c in head), 1)
-        start = 1
-    for r in rows[start:]:
-        if len(r) > max(id_col, text_col):
-            out[r[id_col].strip()] = r[text_col].strip()
+            try:
+                out.update(read_transcripts(f))
+            except MWeightError:
+                pass
     return out
 
 
@@ -1129,14 +1103,6 @@ def saved_ablation_table(saved: dict) -> pd.DataFrame | None:
                 row[f"{kind} drop ({k})"] = v
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def rank_agreement(a: Iterable[float], b: Iterable[float]) -> float:
-    """Spearman rank correlation of two equally long sequences (nan if undefined)."""
-    a, b = pd.Series(list(a), dtype=float), pd.Series(list(b), dtype=float)
-    if len(a) < 2 or a.nunique() < 2 or b.nunique() < 2:
-        return float("nan")
-    return float(a.rank().corr(b.rank()))
 
 
 # ---------------------------------------------------------------- training from the app

@@ -18,7 +18,6 @@ file's SHA-256 and, for tokens, the tokenizer, vocabulary size and truncation.
 """
 from __future__ import annotations
 
-import csv
 import hashlib
 import importlib
 import importlib.util
@@ -31,9 +30,8 @@ import numpy as np
 
 from .errors import MWeightError
 from .fileio import atomic_path
+from .transcripts import read_transcripts as _read_transcripts
 
-ID_COLUMNS = ("id", "segment_id")
-TEXT_COLUMNS = ("transcript", "text")
 CACHE_FORMAT = "mweight-text-cache/1"
 
 
@@ -127,55 +125,15 @@ def file_sha256(path: Path) -> str:
     return _FINGERPRINTS[key]
 
 
-
 def read_transcripts(path: str | os.PathLike) -> tuple[list[str], list[str]]:
-    """(segment ids, transcripts) from a CSV.
-
-    Either a header naming ``id`` (or ``segment_id``) and ``transcript`` (or ``text``), or no
-    header with the id in column 1 and the text in column 2 (CMU-MOSI's ``transcripts.csv``).
-    A first row without a digit is a header (MOSI segment ids always end in a clip number).
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise MWeightError(f"{path}: file not found (expected a transcripts CSV with columns id,transcript)")
-    try:
-        with open(path, newline="", encoding="utf-8") as fh:
-            rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise MWeightError(f"{path}: not a readable UTF-8 CSV ({type(exc).__name__}: {str(exc)[:80]})") from None
-    if not rows:
-        raise MWeightError(f"{path}: empty (expected one segment per line: id,transcript)")
-    first = [c.strip().lower() for c in rows[0]]
-    if any(c in ID_COLUMNS + TEXT_COLUMNS for c in first) or not any(ch.isdigit() for ch in "".join(first)):
-        id_col = next((first.index(c) for c in ID_COLUMNS if c in first), None)
-        text_col = next((first.index(c) for c in TEXT_COLUMNS if c in first), None)
-        if id_col is None or text_col is None:
-            missing = "id" if id_col is None else "transcript"
-            raise MWeightError(f"{path}: column '{missing}' missing (header has {', '.join(first)[:120]}; expected "
-                               "columns id (or segment_id) and transcript (or text), or no header with id,TEXT)")
-        body, start = rows[1:], 2
-    else:
-        id_col, text_col, body, start = 0, 1, rows, 1
-    ids, texts = [], []
-    for k, r in enumerate(body, start=start):
-        if len(r) <= max(id_col, text_col):
-            raise MWeightError(f"{path}: line {k} has {len(r)} column(s) (expected id and transcript)")
-        ids.append(r[id_col].strip().replace("$_$", "_"))
-        texts.append(r[text_col].strip())
-    if not ids:
-        raise MWeightError(f"{path}: header only (expected one segment per line)")
-    seen: set[str] = set()
-    for k, i in enumerate(ids):
-        if not i:
-            raise MWeightError(f"{path}: line {k + start} has an empty id (expected a segment id)")
-        if i in seen:
-            raise MWeightError(f"{path}: field 'id' has segment '{i}' twice (expected one row per segment)")
-        seen.add(i)
-    empty = [i for i, t in zip(ids, texts) if not t]
+    """(segment ids, transcripts) from a CSV read by :func:`mweight.transcripts.read_transcripts`;
+    every segment needs text here (an empty one would be embedded as padding)."""
+    rows = _read_transcripts(path)
+    empty = [i for i, t in rows.items() if not t]
     if empty:
         raise MWeightError(f"{path}: field 'transcript' is empty for segment '{empty[0]}' ({len(empty)} such "
                            "segment(s); expected text for every segment: drop those rows)")
-    return ids, texts
+    return list(rows), list(rows.values())
 
 
 def model_key(model_dir: Path) -> str:

@@ -24,6 +24,7 @@ pytest.importorskip("plotly")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from mweight import appdata as A  # noqa: E402
+from mweight.transcripts import read_transcripts  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 APP = REPO / "apps" / "mweight_app.py"
@@ -408,7 +409,7 @@ def test_segments_regression_transcript_error_sort_search_and_decided(runs):
     worst = test.loc[(test["prediction"] - test["label"]).abs().idxmax(), "id"]
     assert at.selectbox(key="seg_pick").value == worst
     _waterfall_check(at, preds, worst, ["text", "audio", "video", "text*video"], "prediction")
-    transcripts = A.read_transcripts_csv(runs / "transcripts.csv")
+    transcripts = read_transcripts(runs / "transcripts.csv")
     assert f"> {transcripts[worst]}" in texts(at)
     row = test[test["id"] == worst].iloc[0]
     assert any(m.value == f"{row['prediction'] - row['label']:+.3f}" for m in at.metric)

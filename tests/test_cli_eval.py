@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mweight.analysis import mean_ablated, permuted, rank_agreement, read_transcripts, drop
+from mweight.analysis import mean_ablated, permuted, rank_agreement, drop
+from mweight.transcripts import read_transcripts
 from mweight.data import Dataset
 from mweight.metrics import compute_metrics
 

@@ -34,8 +34,8 @@ def run(args) -> int:
 
     if args.json:  # before any work
         check_output_file(args.json, "--json", overwrite=args.overwrite)
-    from ..analysis import (dataset_transcripts, explain_segment, format_explanation, global_relevance,
-                            load_inputs, open_run, predict, read_transcripts)
+    from ..analysis import explain_segment, format_explanation, global_relevance, load_inputs, open_run, predict
+    from ..transcripts import dataset_transcripts, read_transcripts
 
     lr = open_run(args.run_dir)
     transcripts = read_transcripts(args.transcripts) if args.transcripts else None

@@ -19,8 +19,9 @@ from . import pipeline
 from .folds import mosi_split_of_video
 from .pipeline import (  # noqa: F401  (re-exported: the MOSI command and older imports use them)
     DatasetSpec, Report, _apply_drop, _missing, _sort_key, finish, parse_recipe, read_labels_csv,
-    read_transcripts_csv, summary, warn,
+    summary, warn,
 )
+from ..transcripts import read_transcripts
 
 MOSI = DatasetSpec(
     name="CMU-MOSI", command="mosi", folds=mosi_split_of_video(),
@@ -44,7 +45,7 @@ def prepare_bclstm(out, directory, labels_csv=None, transcripts_csv=None, option
     from .features import read_bclstm
 
     labels = {k: v["label"] for k, v in read_labels_csv(labels_csv).items()} if labels_csv else None
-    transcripts = read_transcripts_csv(transcripts_csv) if transcripts_csv else None
+    transcripts = read_transcripts(transcripts_csv) if transcripts_csv else None
     cols = read_bclstm(directory, labels, transcripts)
     report = Report(files=list(cols.pop("_files")))
     if labels_csv:
@@ -94,7 +95,7 @@ def prepare_features(out, specs: Mapping[str, str], labels_csv, transcripts_csv=
     cols["id"] = np.array(ids, dtype=str)
     cols["label"] = np.array([table[i]["label"] for i in ids], dtype=np.float64)
     if transcripts_csv:
-        tr = read_transcripts_csv(transcripts_csv)
+        tr = read_transcripts(transcripts_csv)
         report.files.append(Path(transcripts_csv))
         cols["transcript"] = np.array([tr.get(i, "") for i in ids], dtype=str)
     cols = _apply_drop(cols, dropped)
