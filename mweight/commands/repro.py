@@ -51,7 +51,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     dna.add_argument("--experiment", default="all", metavar="NAME",
                      help="additive | xor | inflation | nuisance | all, or a comma-separated list (default all)")
     dna.add_argument("--seeds", metavar="N|S1,S2,...",
-                     help="number of seeds (seeds 0..N-1) or an explicit list (default 5; 2 with --quick)")
+                     help="N = N seeds (0..N-1), or a list S1,S2,... as in mweight train (default 5; 2 with --quick)")
     dna.add_argument("--out", required=True, metavar="DIR", help="output directory")
     dna.add_argument("--quick", action="store_true",
                      help="fewer epochs and 2 seeds by default (a smoke-scale run, about 150 s of training CPU time)")

@@ -44,7 +44,8 @@ def add_parser(sub, name: str, help_text: str) -> None:
     s = p.add_argument_group("search")
     s.add_argument("--samples", type=int, metavar="N",
                    help="random draws of the space's functions per grid point (default: sweep.samples or 1)")
-    s.add_argument("--seeds", metavar="S1,S2,...", help="train every configuration once per seed (mean ± std)")
+    s.add_argument("--seeds", metavar="N|S1,S2,...",
+                   help="train every configuration once per seed (mean ± std); N = seeds 0..N-1, or a list S1,S2,...")
     s.add_argument("--scheduler", choices=("asha", "none"),
                    help="early stopping of bad trials (default: sweep.scheduler or asha)")
     s.add_argument("--resume", action="store_true", help="continue SWEEP_DIR; finished trials are not retrained")
@@ -62,7 +63,7 @@ def run(args) -> int:
 
     require_ray()  # one-line install hint before anything else
     from ..sweep import run_sweep
-    from .train import parse_seeds
+    from ..seeds import parse_seeds
 
     for flag, value in (("--data FILE.npz", args.data), ("--space SPACE.yaml", args.space),
                         ("--out SWEEP_DIR", args.out)):

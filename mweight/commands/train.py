@@ -6,10 +6,12 @@ import sys
 from pathlib import Path
 
 from ..errors import MWeightError
+from ..seeds import SEEDS_HELP, parse_seeds
 
 EPILOG = """examples:
   mweight synth dna --design additive --out dna.npz && mweight train --data dna.npz --out runs/dna
   mweight train --data mosi.npz --preset mosi-utterance --split-key bclstm_protocol --seeds 1,2,3,4,5 --out runs/mosi
+  mweight train --data dna.npz --preset dna-additive --seeds 5 --out runs/dna5   # seeds 0..4
   mweight train --data mosi.npz --out runs/x --set model.p=1.5 --set model.interactions=[text*audio]
   mweight train --data mosi.npz --out runs/x --resume      # continue an interrupted run
 
@@ -31,7 +33,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
                    help="override one config key, e.g. model.p=1.5 (repeatable)")
     c.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
     r = p.add_argument_group("seeds and resuming")
-    r.add_argument("--seeds", metavar="S1,S2,...", help="train one sub-run per seed and summarise (mean ± std)")
+    r.add_argument("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
     r.add_argument("--resume", action="store_true", help="continue from the checkpoint(s) in RUN_DIR")
     r.add_argument("--overwrite", action="store_true", help="replace an existing finished run in RUN_DIR")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -40,20 +42,6 @@ def add_parser(sub, name: str, help_text: str) -> None:
                    "needs pip install mweight[sweep])")
     r.add_argument("--address", metavar="ray://HOST:PORT|auto", help="with --parallel: a running Ray cluster")
     p.set_defaults(func=run)
-
-
-def parse_seeds(text: str | None) -> list[int] | None:
-    if not text:
-        return None
-    try:
-        seeds = [int(s) for s in text.replace(" ", "").split(",") if s]
-        if "-" in text and len(seeds) == 1:
-            raise ValueError
-    except ValueError:
-        raise MWeightError(f"--seeds {text!r}: expected comma-separated integers, e.g. 1,2,3") from None
-    if len(set(seeds)) != len(seeds) or not seeds:
-        raise MWeightError(f"--seeds {text!r}: expected distinct integers")
-    return seeds
 
 
 def run(args) -> int:

@@ -209,20 +209,10 @@ def parse_experiments(text: str) -> list[str]:
 
 
 def parse_seeds(text: str | int | None, quick: bool) -> list[int]:
-    """``5`` -> seeds 0..4; ``"0,3,7"`` -> those seeds; ``None`` -> 5 (2 with ``quick``)."""
-    if text is None:
-        return list(range(2 if quick else 5))
-    s = str(text).replace(" ", "")
-    try:
-        if "," in s:
-            seeds = [int(x) for x in s.split(",") if x]
-        else:
-            seeds = list(range(int(s)))
-    except ValueError:
-        raise MWeightError(f"--seeds {text!r}: expected a count (5) or comma-separated seeds (0,3,7)") from None
-    if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
-        raise MWeightError(f"--seeds {text!r}: expected a positive count or distinct non-negative seeds")
-    return seeds
+    """:func:`mweight.seeds.parse_seeds` (``5`` -> seeds 0..4; ``"0,3,7"``); ``None`` -> 5 seeds (2 with ``quick``)."""
+    from ..seeds import parse_seeds as parse
+
+    return parse(text) or list(range(2 if quick else 5))
 
 
 def data_path(out: Path, experiment: str, seed: int) -> Path:
