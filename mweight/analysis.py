@@ -26,7 +26,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import SPLITS, Dataset, carve_validation, load_dataset
+from .data import (SPLITS, Dataset, as_modality, carve_validation, check_lengths, check_unique_ids,
+                   load_dataset)
 from .errors import MWeightError
 from .metrics import METRIC_LABELS, METRIC_MODES, compute_metrics
 
@@ -120,9 +121,12 @@ def check_compatible(lr: LoadedRun, ds: Dataset) -> None:
 def load_inputs(path: str | Path, lr: LoadedRun, split_key: str | None = None) -> Dataset:
     """Read ``path`` for the model of ``lr``; labels and split are optional.
 
-    Rows without labels get ``label`` NaN (regression) or -1 (classification);
-    a file without the split column gets the split value ``"unlabelled"``
-    (``"all"`` if it has labels).
+    A file with labels and the split column is read by :func:`mweight.data.load_dataset`.
+    Otherwise rows without labels get ``label`` NaN (regression) or -1 (classification)
+    and a file without the split column gets the split value ``"unlabelled"`` (``"all"``
+    if it has labels); the modalities, their lengths and the ids then pass data.py's own
+    rules (:func:`~mweight.data.as_modality`, :func:`~mweight.data.check_lengths`,
+    :func:`~mweight.data.check_unique_ids`), so a file predicts as it would train.
     """
     path = Path(path)
     split_key = split_key or lr.cfg.data.split_key
@@ -164,9 +168,10 @@ def load_inputs(path: str | Path, lr: LoadedRun, split_key: str | None = None) -
             have = [k for k, v in arrays.items() if v.dtype.kind in "biuf" and v.ndim >= 2]
             raise MWeightError(f"{path}: missing modality {m!r} that the model in {lr.path} was trained on "
                                f"(the file has {', '.join(have) or 'none'})")
-        mods[m] = arrays[m]
+        mods[m] = as_modality(arrays[m])
         if f"{m}_lengths" in arrays:
-            lengths[m] = arrays[f"{m}_lengths"].astype(np.int64)
+            lengths[m] = check_lengths(arrays[f"{m}_lengths"], mods[m], m, str(path))
+    check_unique_ids(ids, str(path))
     ds = Dataset(modalities=mods, label=label, split=split, id=np.asarray(ids).astype(str), lengths=lengths,
                  columns=columns, path=str(path), split_key=split_key, task=lr.task)
     check_compatible(lr, ds)
@@ -236,7 +241,8 @@ def evaluate_dataset(lr: LoadedRun, ds: Dataset) -> dict[str, dict]:
     """Metrics per split value of ``ds`` (rows without labels are skipped) -> {split: {metric: v}}."""
     frame = predict(lr, ds)
     if ds.task == "classification":
-        from .train import predict_tensors, to_tensors
+        from .data import to_tensors
+        from .model import predict_tensors
 
         inputs, lengths, _ = to_tensors(ds)
         scores, _ = predict_tensors(lr.model, inputs, lengths)
@@ -469,7 +475,8 @@ def permuted(ds: Dataset, m: str, rng: np.random.Generator) -> Dataset:
 
 
 def _score(lr: LoadedRun, ds: Dataset) -> dict:
-    from .train import predict_tensors, to_tensors
+    from .data import to_tensors
+    from .model import predict_tensors
 
     inputs, lengths, _ = to_tensors(ds)
     pred, _ = predict_tensors(lr.model, inputs, lengths)

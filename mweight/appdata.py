@@ -921,20 +921,16 @@ def faithfulness(root: Path, group: RunGroup, seed=None, split: str = "test", re
     - *modality permutation*: shuffle one modality's inputs across samples (every
       block containing it is affected), ``repeats`` times, mean degradation; plus
       *modality ablation* (replace it by its training mean). Both come from
-      :func:`mweight.analysis.ablate_run` (the code behind ``mweight ablate``) when
-      that module is installed; otherwise the permutation is computed here.
+      :func:`mweight.analysis.ablate_run` (the code behind ``mweight ablate``).
 
     Returns ``{"metric", "label", "base", "split", "n", "blocks": DataFrame, "modalities": DataFrame,
     "source"}``; importance shares are the degradations clipped at 0 and normalised to sum 1.
     """
-    import torch
-
-    from .data import load_dataset
-    from .metrics import compute_metrics, select_metric
-    from .runs import load_model
-    from .train import predict_tensors, to_tensors
-    from .data import carve_validation
     from .config import Config
+    from .data import carve_validation, load_dataset, to_tensors
+    from .metrics import compute_metrics, select_metric
+    from .model import predict_tensors
+    from .runs import load_model
 
     run = group.run_for(seed)
     model_path = run.path / "model.pt"
@@ -984,48 +980,20 @@ def faithfulness(root: Path, group: RunGroup, seed=None, split: str = "test", re
     blocks_df = pd.DataFrame(rows)
     pos = blocks_df["degradation"].clip(lower=0)
     blocks_df["importance_share"] = pos / pos.sum() if pos.sum() > 0 else 0.0
-    mods_df, source = None, "mweight.appdata (block ablation + modality permutation)"
-    try:
-        from . import analysis
-    except ImportError:  # older installs without mweight.analysis: permutation computed here
-        analysis = None
-    if analysis is not None and hasattr(analysis, "ablate_run"):
-        if progress:
-            progress(done / steps, "ablating and permuting modalities (mweight.analysis)")
-        lr = analysis.LoadedRun(path=run.path, run=run, model=model, cfg=cfg, task=task)
-        own_file = bool(cfg.data.path) and Path(cfg.data.path).is_file()
-        res = analysis.ablate_run(lr, data=None if own_file else ds_path, split=split, repeats=repeats,
-                                  seed=rng_seed, metrics=[metric])
-        mrows = [{"modality": m, "beta_share_own": r["share"],
-                  "beta_share_all_blocks_with_it": r["share_with_interactions"],
-                  "ablation_degradation": r["ablation"][metric], "degradation": r["permutation"][metric],
-                  "degradation_std": r["permutation_std"][metric]} for m, r in res["modalities"].items()]
-        mods_df = pd.DataFrame(mrows)
-        source = ("block ablation: mweight.appdata (exact removal of W_S z_S); modalities: "
-                  "mweight.analysis.ablate_run (training-mean ablation, permutation)")
-    else:
-        rng = np.random.default_rng(rng_seed)
-        mrows = []
-        n = len(part)
-        for m in model.modalities:
-            drops = []
-            for _ in range(repeats):
-                perm = torch.as_tensor(rng.permutation(n))
-                x2 = dict(inputs)
-                x2[m] = inputs[m][perm]
-                l2 = dict(lengths)
-                if m in lengths:
-                    l2[m] = lengths[m][perm]
-                p2, _ = predict_tensors(model, x2, l2)
-                drops.append(_metric_drop(task, base, score(p2), mode))
-                done += 1
-                if progress:
-                    progress(done / steps, f"permuting {m}")
-            containing = [b for b in blocks if m in b.split("*")]
-            mrows.append({"modality": m, "beta_share_own": share.get(m, 0.0),
-                          "beta_share_all_blocks_with_it": float(sum(share.get(b, 0.0) for b in containing)),
-                          "degradation": float(np.mean(drops)), "degradation_std": float(np.std(drops))})
-        mods_df = pd.DataFrame(mrows)
+    from .analysis import LoadedRun, ablate_run
+
+    if progress:
+        progress(done / steps, "ablating and permuting modalities (mweight.analysis)")
+    lr = LoadedRun(path=run.path, run=run, model=model, cfg=cfg, task=task)
+    own_file = bool(cfg.data.path) and Path(cfg.data.path).is_file()
+    res = ablate_run(lr, data=None if own_file else ds_path, split=split, repeats=repeats, seed=rng_seed,
+                     metrics=[metric])
+    mods_df = pd.DataFrame([{"modality": m, "beta_share_own": r["share"],
+                             "beta_share_all_blocks_with_it": r["share_with_interactions"],
+                             "ablation_degradation": r["ablation"][metric], "degradation": r["permutation"][metric],
+                             "degradation_std": r["permutation_std"][metric]} for m, r in res["modalities"].items()])
+    source = ("block ablation: mweight.appdata (exact removal of W_S z_S); modalities: "
+              "mweight.analysis.ablate_run (training-mean ablation, permutation)")
     for col, out in (("degradation", "importance_share"), ("ablation_degradation", "ablation_share")):
         if col in mods_df:
             pos = mods_df[col].clip(lower=0)

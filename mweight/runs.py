@@ -19,6 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -26,12 +27,14 @@ import yaml
 
 from . import __version__
 from .config import Config
-from .data import Dataset
+from .data import Dataset, to_tensors
 from .errors import MWeightError
 from .fileio import atomic_path, load_torch, save_torch, write_json, write_text, write_yaml
 from .metrics import METRIC_LABELS
-from .model import MWeightNet, shapes_from_json, shapes_to_json
-from .train import FitResult, predict_tensors, to_tensors
+from .model import MWeightNet, predict_tensors, shapes_from_json, shapes_to_json
+
+if TYPE_CHECKING:  # the result type only: reading and writing runs does not need the training loop
+    from .train import FitResult
 
 RUN_FILES = ("config.yaml", "metrics.json", "relevance.json", "attribution.json", "history.csv", "model.pt",
              "predictions.csv")

@@ -686,9 +686,10 @@ def check_determinism(task: Task, spec: ExperimentSpec, quick: bool, epochs: int
         # train.restarts: history.csv is the chosen restart's; replay that initialisation alone
         # (a k-epoch fit() would choose among restarts after k epochs, maybe another one)
         from .. import train as _train
+        from ..data import to_tensors
 
         parts = {s: ds.part(s) for s in ("train", "valid", "test")}
-        one = _train._fit_once(ds, cfg, parts, {s: _train.to_tensors(x) for s, x in parts.items()},
+        one = _train._fit_once(ds, cfg, parts, {s: to_tensors(x) for s, x in parts.items()},
                                _train.loss_fn(cfg, ds.task), init_seed=int(info["restarts"][chosen]["init_seed"]),
                                ckpt_dir=None, resume=False, on_epoch=None, max_epochs=k)
         history = one["history"]
