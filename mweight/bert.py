@@ -148,8 +148,18 @@ class BertTextEncoder(nn.Module):
         w = dict(self._base)
         for key, d in self.delta.items():
             name = key.replace("__", ".")
-            w[name] = self._base[name] + self.lr_scale * d
+            w[name] = self._base_on(name, d.device) + self.lr_scale * d
         return w
+
+    def _base_on(self, name: str, device: torch.device) -> torch.Tensor:
+        """A pretrained weight on ``device``: copied there once (not per step), kept outside the state_dict."""
+        if device.type == "cpu":
+            return self._base[name]
+        copies = self.__dict__.setdefault("_base_copies", {})
+        key = (name, str(device))
+        if key not in copies:
+            copies[key] = self._base[name].to(device)
+        return copies[key]
 
     @torch.no_grad()
     def _frozen_states(self, x: torch.Tensor, lens: torch.Tensor) -> torch.Tensor:
@@ -181,11 +191,12 @@ class BertTextEncoder(nn.Module):
         from .encoders import check_token_ids
 
         n, t = x.shape
-        lens = torch.full((n,), t, dtype=torch.long) if lengths is None else lengths.long().clamp(1, t)
+        lens = torch.full((n,), t, dtype=torch.long, device=x.device) if lengths is None else lengths.long().clamp(1, t)
         check_token_ids(x, self.vocab, getattr(self, "modality", "?"))
         x = x[:, : int(lens.max())] if n else x  # drop the padding columns no sample of the batch uses
-        h = self._frozen_states(x, lens)
-        mask = torch.arange(h.shape[1]).unsqueeze(0) < lens.unsqueeze(1)
+        # the frozen layers run (and are cached) on the CPU, where the pretrained weights live
+        h = self._frozen_states(x.cpu(), lens.cpu()).to(x.device)
+        mask = torch.arange(h.shape[1], device=x.device).unsqueeze(0) < lens.unsqueeze(1)
         if self.frozen < self.num_layers:
             w, keep = self._tuned_weights(), mask[:, None, None, :]
             for i in range(self.frozen, self.num_layers):
@@ -196,7 +207,8 @@ class BertTextEncoder(nn.Module):
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         if not torch.is_grad_enabled() and x.shape[0] > 64:
             # Evaluation: chunks of similar length (little padding, bounded memory), original order back.
-            lens = lengths if lengths is not None else torch.full((x.shape[0],), x.shape[1], dtype=torch.long)
+            lens = lengths if lengths is not None else torch.full((x.shape[0],), x.shape[1], dtype=torch.long,
+                                                                  device=x.device)
             order = torch.argsort(lens, stable=True)
             parts = [self.forward(x[idx], lens[idx]) for idx in order.split(64)]
             return torch.cat(parts).index_select(0, torch.argsort(order))

@@ -25,6 +25,8 @@ RELEVANCE_MODES = ("mnl", "explicit", "none")
 TASKS = ("auto", "regression", "classification")
 LOSSES = ("auto", "l1", "mse", "ce")
 INTERACTION_WORDS = ("all", "pairs", "triples", "none")
+DEVICES = ("auto", "cpu", "cuda", "mps")  # resolved (and checked against the machine) in devices.py
+PRECISIONS = ("32", "bf16", "16")  # train.precision, written 32 | bf16 | 16
 
 
 class YamlLoader(yaml.SafeLoader):
@@ -99,6 +101,11 @@ class TrainConfig:
     # avoids oversubscription when seeds or sweep trials run side by side. 0 = torch's default.
     threads: int = 1
     progress: bool = True
+    # cpu by default: deterministic (same seed, same numbers). auto = cuda, else mps, else cpu.
+    device: str = "cpu"
+    # 32 | bf16 | 16: autocast of the training steps (16 = float16 with loss scaling, CUDA only);
+    # evaluation, contributions and calibration stay float32 (mweight/devices.py).
+    precision: Any = 32
 
 
 @dataclass
@@ -217,6 +224,10 @@ class Config:
         t.beta_lr = v.real("train.beta_lr", t.beta_lr, "a finite number > 0", lambda x: math.isfinite(x) and x > 0)
         t.threads = v.integer("train.threads", t.threads, "an integer >= 0 (0: torch's default)", lambda x: x >= 0)
         t.progress = v.boolean("train.progress", t.progress)
+        v.choice("train.device", t.device, DEVICES)
+        if isinstance(t.precision, bool) or str(t.precision) not in PRECISIONS:
+            v.fail("train.precision", t.precision, " | ".join(PRECISIONS))
+        t.precision = "bf16" if str(t.precision) == "bf16" else int(t.precision)  # "16" (--set) -> 16
 
 
 class _Validator:

@@ -129,10 +129,10 @@ def default_encoder(array: np.ndarray) -> str:
     raise ConfigError(f"cannot choose an encoder for an array of shape {array.shape} and dtype {array.dtype}")
 
 
-def _mask(lengths: torch.Tensor | None, n: int, t: int) -> torch.Tensor:
+def _mask(lengths: torch.Tensor | None, n: int, t: int, device: torch.device | None = None) -> torch.Tensor:
     if lengths is None:
-        return torch.ones(n, t, dtype=torch.bool)
-    return torch.arange(t).unsqueeze(0) < lengths.clamp_min(1).unsqueeze(1)
+        return torch.ones(n, t, dtype=torch.bool, device=device)
+    return torch.arange(t, device=lengths.device).unsqueeze(0) < lengths.clamp_min(1).unsqueeze(1)
 
 
 @register_encoder("mlp")
@@ -234,7 +234,7 @@ class TransformerEncoder(nn.Module):
 
     def forward(self, x, lengths=None):
         n, t, _ = x.shape
-        mask = _mask(lengths, n, t)
+        mask = _mask(lengths, n, t, x.device)
         y = self.encoder(self.proj(x) + self.pos[:, :t], src_key_padding_mask=~mask)
         m = mask.unsqueeze(-1).to(y.dtype)
         return (y * m).sum(1) / m.sum(1).clamp_min(1.0)

@@ -181,39 +181,55 @@ class MWeightNet(nn.Module):
     def relevance(self) -> np.ndarray:
         """beta per block (raw, unit p-norm): closed form from the weights, or the explicit parameter."""
         if self.cfg.relevance == "explicit":
-            return self.beta.detach().double().numpy().copy()
-        p = self.cfg.p
-        return closed_form_beta(self.block_weight_norms().detach().double(), p).numpy()
+            return self.beta.detach().cpu().double().numpy().copy()
+        p = self.cfg.p  # on the CPU: float64 (which MPS lacks), and numpy out
+        return closed_form_beta(self.block_weight_norms().detach().cpu().double(), p).numpy()
 
     @torch.no_grad()
     def beta_step(self, step: float, iters: int = 1) -> None:
         """Explicit-beta mode: projected gradient steps on lam * sum ||W_S||^2 / beta_S."""
         if self.beta is None:
             return
-        sq = self.block_weight_norms().double().numpy() ** 2
-        new, self._beta_step_size = beta_pgd(self.beta.double().numpy(), sq, self.cfg.p,
+        sq = self.block_weight_norms().cpu().double().numpy() ** 2
+        new, self._beta_step_size = beta_pgd(self.beta.cpu().double().numpy(), sq, self.cfg.p,
                                              max(step, self._beta_step_size), iters)
-        self.beta.copy_(torch.as_tensor(new, dtype=self.beta.dtype))
+        self.beta.copy_(torch.as_tensor(new, dtype=self.beta.dtype))  # copy_ crosses devices
 
 
 @torch.no_grad()
-def predict_tensors(model: MWeightNet, inputs, lengths, batch_size: int = 2048, contributions: bool = False):
-    """Eval-mode predictions (N, out) and, optionally, contributions {block: (N, out)}."""
+def predict_tensors(model: MWeightNet, inputs, lengths, batch_size: int = 2048, contributions: bool = False,
+                    device: torch.device | str | None = None):
+    """Eval-mode predictions (N, out) and, optionally, contributions {block: (N, out)}, as numpy.
+
+    Computed in float32 on ``device`` (default: the commands' ``--device``, else where the
+    model is). The inputs go there once, not per batch; the model is put back where it was.
+    """
+    from .devices import inference_device, model_device, model_to, resolve_device, tensors_to
+
     model.eval()
+    home = model_device(model)
+    dev = resolve_device(device) if device is not None else inference_device(model)
+    if dev != home:
+        model_to(model, dev)
+    inputs, lengths = tensors_to(inputs, dev), tensors_to(lengths, dev)
     n = next(iter(inputs.values())).shape[0]
     preds, contribs = [], {b: [] for b in model.block_names}
-    for start in range(0, n, batch_size):
-        sl = slice(start, start + batch_size)
-        out = model({m: x[sl] for m, x in inputs.items()}, {m: v[sl] for m, v in lengths.items()},
-                    contributions=contributions)
-        preds.append(out.prediction)
-        if contributions:
-            for b in model.block_names:
-                contribs[b].append(out.contributions[b])
-    pred = torch.cat(preds).numpy() if preds else np.zeros((0, model.out_dim), np.float32)
+    try:
+        for start in range(0, n, batch_size):
+            sl = slice(start, start + batch_size)
+            out = model({m: x[sl] for m, x in inputs.items()}, {m: v[sl] for m, v in lengths.items()},
+                        contributions=contributions)
+            preds.append(out.prediction)
+            if contributions:
+                for b in model.block_names:
+                    contribs[b].append(out.contributions[b])
+    finally:
+        if dev != home:
+            model_to(model, home)
+    pred = torch.cat(preds).cpu().numpy() if preds else np.zeros((0, model.out_dim), np.float32)
     if not contributions:
         return pred, None
-    return pred, {b: torch.cat(v).numpy() for b, v in contribs.items()}
+    return pred, {b: torch.cat(v).cpu().numpy() for b, v in contribs.items()}
 
 
 def make_shapes(modalities: dict[str, np.ndarray]) -> dict[str, tuple[tuple[int, ...], str]]:

@@ -63,6 +63,12 @@ def _vbn_train(x: torch.Tensor, eps: float) -> tuple[torch.Tensor, ...]:
     return centred.mul_(inv), mu, s2, inv
 
 
+def exact(x: torch.Tensor) -> torch.Tensor:
+    """``x`` detached in the dtype of exact sums: float64, except on Apple MPS, which has none
+    (there float32; devices.model_to turns the float64 buffers into float32 to match)."""
+    return x.detach().to(torch.float32 if x.device.type == "mps" else torch.float64)
+
+
 class ExactStatistics:
     """Mixin: exact float64 sums over a whole split (:meth:`MWeightNet.calibrate`), then the
     module's running statistics are set from them (``_apply_calibration``)."""
@@ -107,7 +113,7 @@ class VectorBN(ExactStatistics, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, dim) -> (N, dim)."""
         if self._calib is not None:
-            x64 = x.detach().double()
+            x64 = exact(x)
             self._accumulate(x.shape[0], sum=x64.sum(0), sq=float((x64 * x64).sum()))
         if self.training and x.shape[0] > 1:
             if torch.is_grad_enabled() and x.requires_grad:
@@ -116,8 +122,9 @@ class VectorBN(ExactStatistics, nn.Module):
                 out, mu, s2, _ = _vbn_train(x, self.eps)
             with torch.no_grad():
                 n = x.shape[0]
-                self.running_mean.lerp_(mu, self.momentum)
-                self.running_s2.lerp_(s2 * (n / (n - 1)), self.momentum)
+                # .to: under autocast the batch statistics may be bfloat16/float16; the buffers stay float32
+                self.running_mean.lerp_(mu.to(self.running_mean.dtype), self.momentum)
+                self.running_s2.lerp_((s2 * (n / (n - 1))).to(self.running_s2.dtype), self.momentum)
             return out
         return (x - self.running_mean) / torch.sqrt(self.running_s2 + self.eps)
 
@@ -162,7 +169,7 @@ class FactorNorm(ExactStatistics, nn.Module):
     def forward(self, v: torch.Tensor) -> torch.Tensor:
         """v: (N, dim) -> (N, dim)."""
         if self._calib is not None:
-            v64 = v.detach().double()
+            v64 = exact(v)
             self._accumulate(v.shape[0], sum=v64.sum(0), sq=(v64 * v64).sum(0))
         if self.training and v.shape[0] > 1:
             n = v.shape[0]
@@ -173,9 +180,10 @@ class FactorNorm(ExactStatistics, nn.Module):
                 self.count += 1
                 # cumulative average first (the initial 0/1 buffers are not statistics), then momentum
                 w = max(self.momentum, 1.0 / float(self.count))
-                self.running_mean.lerp_(mu.detach(), w)
-                self.running_var.lerp_(var.detach() * (n / (n - 1)), w)
-                self.running_sq.lerp_(sq.detach(), w)
+                f32 = self.running_mean.dtype  # the batch statistics may be half precision under autocast
+                self.running_mean.lerp_(mu.detach().to(f32), w)
+                self.running_var.lerp_((var.detach() * (n / (n - 1))).to(f32), w)
+                self.running_sq.lerp_(sq.detach().to(f32), w)
             if not self.batch_stats:
                 mu, var, sq = self.running_mean, self.running_var, self.running_sq
         else:
@@ -229,7 +237,7 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
     @torch.no_grad()
     def update(self, t: torch.Tensor, x: torch.Tensor) -> None:
         n = t.shape[0]
-        x64, t64 = x.detach().double(), t.detach().double()
+        x64, t64 = x.detach().to(self.sxx.dtype), t.detach().to(self.sxx.dtype)  # float64 (float32 on MPS)
         self.count += 1
         w = max(1.0 / float(self.count), min(0.1, n / (self.window * (self.x_dim + 1))))
         self.mean_x.lerp_(x64.mean(0), w)
@@ -258,7 +266,7 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """t: (N, t_dim) raw product, x: (N, x_dim) lower-order features -> (N, t_dim) residual."""
         if self._calib is not None:
-            x64, t64 = x.detach().double(), t.detach().double()
+            x64, t64 = exact(x), exact(t)
             self._accumulate(t.shape[0], x=x64.sum(0), t=t64.sum(0), xx=x64.T @ x64, xt=x64.T @ t64)
         if self.training and t.shape[0] > 1:
             self.update(t, x)
@@ -278,7 +286,7 @@ class RunningMean(nn.Module):
         if self.training and x.shape[0] > 1:
             mu = x.mean(dim=0)
             with torch.no_grad():
-                self.running_mean.lerp_(mu, self.momentum)
+                self.running_mean.lerp_(mu.to(self.running_mean.dtype), self.momentum)
             return mu
         return self.running_mean
 

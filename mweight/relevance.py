@@ -34,9 +34,10 @@ def _check_p(p: float) -> None:
 
 
 @functools.lru_cache(maxsize=64)
-def _block_indicator(bounds: tuple[tuple[int, int], ...], n_cols: int, dtype: torch.dtype) -> torch.Tensor:
-    """(n_cols, n_blocks) 0/1 matrix: column j belongs to block b."""
-    m = torch.zeros(n_cols, len(bounds), dtype=dtype)
+def _block_indicator(bounds: tuple[tuple[int, int], ...], n_cols: int, dtype: torch.dtype,
+                     device: torch.device = torch.device("cpu")) -> torch.Tensor:
+    """(n_cols, n_blocks) 0/1 matrix: column j belongs to block b (cached per device: made there once)."""
+    m = torch.zeros(n_cols, len(bounds), dtype=dtype, device=device)
     for b, (start, stop) in enumerate(bounds):
         m[start:stop, b] = 1.0
     return m
@@ -57,7 +58,7 @@ def block_norms(weight: torch.Tensor, slices: Sequence[slice]) -> torch.Tensor:
         if step != 1:
             return torch.stack([torch.sqrt(weight[:, s].pow(2).sum() + _EPS) for s in slices])
         bounds.append((start, stop))
-    ind = _block_indicator(tuple(bounds), n_cols, weight.dtype)
+    ind = _block_indicator(tuple(bounds), n_cols, weight.dtype, weight.device)
     return torch.sqrt(weight.pow(2).sum(0) @ ind + _EPS)
 
 

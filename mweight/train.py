@@ -3,7 +3,9 @@
 AdamW with grad-norm clipping and exponential LR decay; the MNL penalty on the
 final layer; early stopping on the validation split; seeded and deterministic on
 CPU; resumable from an atomically written checkpoint; a NaN/inf loss stops the
-run and keeps the last good checkpoint.
+run and keeps the last good checkpoint. ``train.device`` / ``train.precision``
+(mweight/devices.py): the data go to the device once, before the first epoch; the
+model comes back on the CPU and checkpoints hold CPU tensors, so runs load anywhere.
 """
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ import torch
 from torch import nn
 
 from .config import Config
+from .devices import autocast, check_precision, grad_scaler, model_to, resolve_device, tensors_to, to_cpu
 from .data import Dataset, to_tensors  # noqa: F401  (re-exported: importers predate the move)
 from .errors import MWeightError, TrainingDiverged
 from .fileio import load_torch, save_torch
@@ -69,7 +72,7 @@ def evaluate_split(model: MWeightNet, tensors, ds_part: Dataset, task: str, loss
     pred, _ = predict_tensors(model, inputs, lengths)
     metrics = compute_metrics(prediction_values(pred, task), ds_part.label, task)
     if lossf is not None:
-        metrics["loss"] = float(lossf(torch.as_tensor(pred), y))
+        metrics["loss"] = float(lossf(torch.as_tensor(pred), y.cpu()))
     return metrics
 
 
@@ -135,7 +138,10 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
         raise MWeightError(f"{ds.path}: split {ds.split_key!r} has {len(parts['train'])} train samples; need at least 2")
     if len(parts["valid"]) == 0:
         raise MWeightError(f"{ds.path}: split {ds.split_key!r} has no 'valid' samples (needed for model selection)")
-    tensors = {s: to_tensors(p) for s, p in parts.items()}
+    device = resolve_device(t_cfg.device)
+    check_precision(t_cfg.precision, device)
+    # Moved to the device once here, not per step (a no-op on the CPU).
+    tensors = {s: _tensors_on(to_tensors(p), device) for s, p in parts.items()}
     lossf = loss_fn(cfg, task)
     k_total = int(getattr(t_cfg, "restarts", 1) or 1)
     runs, records = [], []
@@ -146,7 +152,7 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
             if k_total > 1:
                 sub.mkdir(parents=True, exist_ok=True)
         one = _fit_once(ds, cfg, parts, tensors, lossf, init_seed=t_cfg.seed + 1000003 * k, ckpt_dir=sub,
-                        resume=resume, on_epoch=on_epoch, max_epochs=max_epochs)
+                        resume=resume, on_epoch=on_epoch, max_epochs=max_epochs, device=device)
         runs.append(one)
         records.append({"restart": k, "init_seed": t_cfg.seed + 1000003 * k, "best_epoch": one["best_epoch"],
                         "epochs_run": len(one["history"]), "valid_loss": one["best_loss"],
@@ -158,6 +164,7 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
         model.load_state_dict(chosen["best_state"])
     model.calibrate(tensors["train"][0], tensors["train"][1])
     metrics = {s: evaluate_split(model, tensors[s], parts[s], task, lossf) for s in ("train", "valid", "test")}
+    model.cpu()  # the fitted model is returned (and saved) on the CPU: it loads on any machine
     beta, share = relevance_dicts(model)
     seconds = sum(r["seconds"] for r in runs)
     seen = sum(r["seen"] for r in runs)
@@ -170,6 +177,11 @@ def fit(ds: Dataset, cfg: Config, run_dir: str | Path | None = None, resume: boo
                      samples_per_second=seen / seconds if seconds > 0 else 0.0, extra=extra)
 
 
+def _tensors_on(tensors: tuple, device: torch.device) -> tuple:
+    inputs, lengths, y = tensors
+    return tensors_to(inputs, device), tensors_to(lengths, device), y.to(device)
+
+
 def _better(score: float, loss: float, best_score: float, best_loss: float, tol: float = 1e-12) -> bool:
     """Lower score wins; a tie (within ``tol``) goes to the lower validation loss."""
     if score < best_score - tol:
@@ -178,12 +190,14 @@ def _better(score: float, loss: float, best_score: float, best_loss: float, tol:
 
 
 def _fit_once(ds: Dataset, cfg: Config, parts: dict, tensors: dict, lossf, init_seed: int,
-              ckpt_dir: Path | None, resume: bool, on_epoch, max_epochs) -> dict:
+              ckpt_dir: Path | None, resume: bool, on_epoch, max_epochs,
+              device: torch.device = torch.device("cpu")) -> dict:
     """One initialisation: the training loop with early stopping; returns the selected state."""
     t_cfg = cfg.train
     task = ds.task
+    precision = check_precision(t_cfg.precision, device)
     seed_everything(init_seed)
-    model = build_model(ds, cfg)
+    model = model_to(build_model(ds, cfg), device)
     metric_name, mode = selection_metric(cfg, task)
 
     final_params = [model.final.weight]
@@ -196,9 +210,10 @@ def _fit_once(ds: Dataset, cfg: Config, parts: dict, tensors: dict, lossf, init_
         {"params": decay, "weight_decay": t_cfg.weight_decay},
         # no decay: vectors, the bias, and the final layer's weights (penalised by MNL instead)
         {"params": other + [model.final.bias] + final_params, "weight_decay": 0.0},
-    ], lr=t_cfg.lr, fused=True)  # fused: one kernel per group, not several per tensor (much faster on CPU)
+    ], lr=t_cfg.lr, fused=device.type in ("cpu", "cuda"))  # fused: one kernel per group, not several per tensor (much faster on CPU)
     sched = torch.optim.lr_scheduler.ExponentialLR(opt, gamma=t_cfg.lr_decay)
     clip_params = [p for p in model.parameters() if p is not model.beta]
+    scaler = grad_scaler(device, precision)  # float16 on CUDA only; None otherwise
 
     gen = torch.Generator().manual_seed(t_cfg.seed)
     history: list[dict] = []
@@ -206,11 +221,15 @@ def _fit_once(ds: Dataset, cfg: Config, parts: dict, tensors: dict, lossf, init_
     best_value = math.nan
     ckpt_path = Path(ckpt_dir) / CHECKPOINT if ckpt_dir else None
     if resume and ckpt_path is not None and ckpt_path.exists():
-        ck = load_torch(ckpt_path)
+        ck = load_torch(ckpt_path)  # CPU tensors (map_location="cpu", weights_only=True)
         model.load_state_dict(ck["model"])
         opt.load_state_dict(ck["optimizer"])
         sched.load_state_dict(ck["scheduler"])
         torch.set_rng_state(ck["rng_torch"])
+        if device.type == "cuda" and ck.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(ck["rng_cuda"], device)
+        if scaler is not None and ck.get("grad_scaler"):
+            scaler.load_state_dict(ck["grad_scaler"])
         gen.set_state(ck["rng_shuffle"])
         history = list(ck["history"])
         best_state, best_score = ck["best_state"], ck["best_score"]
@@ -236,18 +255,19 @@ def _fit_once(ds: Dataset, cfg: Config, parts: dict, tensors: dict, lossf, init_
             if stopped or (max_epochs is not None and epoch >= max_epochs):
                 break
             model.train()
-            perm = torch.randperm(n, generator=gen)
+            perm = torch.randperm(n, generator=gen).to(device)  # the CPU generator: same order on any device
             # Gather the epoch's shuffled order once; batches are then contiguous views.
             ep_inputs = {m: x.index_select(0, perm) for m, x in inputs.items()}
             ep_lengths = {m: v.index_select(0, perm) for m, v in lengths.items()}
             ep_y = y.index_select(0, perm)
             # Per-batch losses stay tensors: no Python sync per step.
-            batch_losses = torch.zeros(n_batches, 2)
+            batch_losses = torch.zeros(n_batches, 2, device=device)
             for b in range(n_batches):
                 sl = slice(b * bs, (b + 1) * bs)
-                out = model({m: x[sl] for m, x in ep_inputs.items()}, {m: v[sl] for m, v in ep_lengths.items()})
                 yb = ep_y[sl]
-                loss = lossf(out.prediction, yb)
+                with autocast(device, precision):
+                    out = model({m: x[sl] for m, x in ep_inputs.items()}, {m: v[sl] for m, v in ep_lengths.items()})
+                loss = lossf(out.prediction.float(), yb)  # the loss in float32 whatever the autocast
                 pen = model.penalty()
                 total = loss + pen
                 if not bool(torch.isfinite(total)):
@@ -255,9 +275,16 @@ def _fit_once(ds: Dataset, cfg: Config, parts: dict, tensors: dict, lossf, init_
                         f"loss became {float(total.detach())} at epoch {epoch + 1}, batch {b + 1}; "
                         "try a smaller train.lr or model.lambda (the last good checkpoint is kept)")
                 opt.zero_grad(set_to_none=True)
-                total.backward()
-                clip_grad_norm(clip_params, t_cfg.grad_clip)
-                opt.step()
+                if scaler is None:
+                    total.backward()
+                    clip_grad_norm(clip_params, t_cfg.grad_clip)
+                    opt.step()
+                else:  # float16: scaled backward, clipping on the unscaled gradients
+                    scaler.scale(total).backward()
+                    scaler.unscale_(opt)
+                    clip_grad_norm(clip_params, t_cfg.grad_clip)
+                    scaler.step(opt)
+                    scaler.update()
                 if model.beta is not None:
                     model.beta_step(t_cfg.beta_lr)
                 batch_losses[b, 0] = loss.detach() * len(yb)
@@ -280,20 +307,25 @@ def _fit_once(ds: Dataset, cfg: Config, parts: dict, tensors: dict, lossf, init_
             if best_state is None or _better(score, vloss, best_score, best_loss):
                 best_score, best_loss, best_epoch, bad_epochs = score, vloss, epoch + 1, 0
                 best_value = valid[metric_name]
-                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                best_state = {k: v.detach().to("cpu", copy=True) for k, v in model.state_dict().items()}
             else:
                 bad_epochs += 1
             row["best_epoch"] = best_epoch
             history.append(row)
             stopped = bad_epochs >= t_cfg.patience
             if ckpt_path is not None:
-                save_torch(ckpt_path, {
+                ck = {
                     "epoch": epoch + 1, "model": model.state_dict(), "optimizer": opt.state_dict(),
                     "scheduler": sched.state_dict(), "rng_torch": torch.get_rng_state(),
                     "rng_shuffle": gen.get_state(), "history": history, "best_state": best_state,
                     "best_score": best_score, "best_loss": best_loss, "best_value": best_value,
                     "best_epoch": best_epoch, "bad_epochs": bad_epochs,
-                })
+                }
+                if device.type == "cuda":
+                    ck["rng_cuda"] = torch.cuda.get_rng_state(device)
+                if scaler is not None:
+                    ck["grad_scaler"] = scaler.state_dict()
+                save_torch(ckpt_path, ck if device.type == "cpu" else to_cpu(ck))  # loadable on any machine
             if on_epoch is not None:
                 on_epoch(row)
             if progress is not None:
