@@ -135,6 +135,19 @@ def inference_device(model: nn.Module) -> torch.device:
     return _inference_device if _inference_device is not None else model_device(model)
 
 
+@contextlib.contextmanager
+def inference_on(name: str | torch.device | None):
+    """Within the block, :func:`mweight.model.predict_tensors` runs on this device (the estimator's
+    ``device=``); the previous choice is restored after."""
+    global _inference_device
+    before = _inference_device
+    _inference_device = None if name is None else resolve_device(name)
+    try:
+        yield _inference_device
+    finally:
+        _inference_device = before
+
+
 def add_device_argument(parser) -> None:
     """``--device`` for a command (one definition; the help names the default)."""
     parser.add_argument("--device", choices=DEVICES, default=None, metavar="|".join(DEVICES),

@@ -9,6 +9,11 @@
 sections, e.g. ``p``, ``lam``, ``interactions``, ``norm``, ``epochs``, ``seed``), or a
 whole ``config``. ``fit`` learns ``model_``, ``relevance_`` (raw beta),
 ``relevance_share_`` (beta normalised to sum 1), ``history_``, ``metrics_``.
+
+``device`` (``cpu`` default | ``cuda`` | ``mps`` | ``auto``) and ``precision`` (``32`` |
+``bf16`` | ``16``) are config keys too: ``MWeight(device="cuda", precision="bf16")`` trains
+there, and predictions and contributions are computed there (in float32). ``model_`` itself
+is kept on the CPU, so a fitted estimator pickles and saves the same anywhere.
 """
 from __future__ import annotations
 
@@ -22,6 +27,7 @@ import torch
 
 from .config import Config, DataConfig, ModelConfig, TrainConfig
 from .data import Dataset, as_modality, carve_validation, infer_task, load_dataset, modality_tensor
+from .devices import inference_on, resolve_device
 from .errors import MWeightError
 from .model import predict_tensors
 from .runs import attribution, load_model, predictions_frame, save_model
@@ -93,7 +99,12 @@ class MWeight:
         cfg = self.resolved_config()
         ds = self._dataset(X, y, split, lengths, ids, cfg)
         ds, _ = carve_validation(ds, cfg.data.valid_fraction, cfg.data.valid_seed)
-        result: FitResult = fit(ds, cfg, run_dir=run_dir)
+        with inference_on(cfg.train.device):  # fails here, in one line, if the device is absent
+            result: FitResult = fit(ds, cfg, run_dir=run_dir)
+            self._fitted_attribution(result, ds, cfg)
+        return self
+
+    def _fitted_attribution(self, result: FitResult, ds: Dataset, cfg: Config) -> None:
         self.config_ = cfg
         self.task_ = ds.task
         self.model_ = result.model
@@ -110,7 +121,6 @@ class MWeight:
         self.baseline_ = self.attribution_["baseline_values"]
         self.contribution_share_ = {b: v["contribution_share"] for b, v in self.attribution_["blocks"].items()}
         self.shapley_share_ = {m: v["shapley_share"] for m, v in self.attribution_["modalities"].items()}
-        return self
 
     # -- inference --------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -132,7 +142,7 @@ class MWeight:
 
     def decision_function(self, X, lengths=None) -> np.ndarray:
         self._check_fitted()
-        pred, _ = predict_tensors(self.model_, *self._tensors(X, lengths))
+        pred, _ = predict_tensors(self.model_, *self._tensors(X, lengths), device=self.config_.train.device)
         return pred[:, 0] if pred.shape[1] == 1 else pred
 
     def predict(self, X, lengths=None) -> np.ndarray:
@@ -157,8 +167,9 @@ class MWeight:
                      label=np.zeros(n, np.float32 if self.task_ == "regression" else np.int64),
                      split=np.array(["test"] * n), id=np.arange(n).astype(str),
                      lengths={m: v.numpy() for m, v in lens.items()}, task=self.task_)
-        df = predictions_frame(self.model_, ds, getattr(self, "baseline_", None)).drop(
-            columns=["id", "split", "label"])
+        with inference_on(self.config_.train.device):
+            df = predictions_frame(self.model_, ds, getattr(self, "baseline_", None)).drop(
+                columns=["id", "split", "label"])
         cols = [b for b in self.blocks_] + ["bias"] + [c for c in ("score", "prediction") if c in df]
         return df[cols + [c for c in df if c.startswith("shapley_")]]
 
@@ -175,8 +186,11 @@ class MWeight:
         save_model(path, self.model_, self.config_, self.task_)
 
     @classmethod
-    def load(cls, path: str | Path) -> "MWeight":
+    def load(cls, path: str | Path, device: str = "cpu") -> "MWeight":
+        """A saved model, predicting on ``device`` (default cpu, whatever device it was trained on)."""
         model, cfg, task = load_model(path)
+        resolve_device(device, key="MWeight.load(device=...)")  # an absent device: one line, now
+        cfg.train.device = device
         est = cls(config=cfg)
         est.config_, est.task_, est.model_ = cfg, task, model
         est.modalities_ = list(model.modalities)

@@ -181,3 +181,22 @@ def test_cli_train_with_cuda_in_the_config_is_one_line_exit_2(tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "train.device = 'cuda'" in lines[0] and "CUDA is not available" in lines[0]
     assert not (tmp_path / "run" / "model.pt").exists()
+
+
+def test_estimator_takes_device_and_precision(tmp_path, monkeypatch):
+    from mweight import MWeight
+
+    ds = _skewed(n=200)
+    est = MWeight(hidden=8, epochs=3, progress=False, interactions="pairs", device="cpu", precision="bf16")
+    est.fit(ds.modalities, ds.label, split=ds.split, lengths=ds.lengths, ids=ds.id)
+    pred = est.predict(ds.modalities, lengths=ds.lengths)
+    assert np.all(np.isfinite(pred)) and devices.model_device(est.model_).type == "cpu"
+    contrib = est.contributions(ds.modalities, lengths=ds.lengths)
+    assert np.allclose(contrib[est.blocks_ + ["bias"]].sum(axis=1), pred, atol=1e-5)
+    est.save(tmp_path / "m.pt")
+    assert np.array_equal(MWeight.load(tmp_path / "m.pt").predict(ds.modalities, lengths=ds.lengths), pred)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(MWeightError, match="MWeight.load\\(device=...\\) = 'cuda': CUDA is not available"):
+        MWeight.load(tmp_path / "m.pt", device="cuda")
+    with pytest.raises(MWeightError, match="train.device = 'cuda': CUDA is not available"):
+        MWeight(epochs=1, device="cuda").fit(ds.modalities, ds.label, split=ds.split, lengths=ds.lengths)
