@@ -174,13 +174,33 @@ def test_vbn_refuses_double_backward_instead_of_a_wrong_answer():
         torch.autograd.grad(g.sum(), x)
 
 
-def test_anova_gradients_flow_and_match_finite_differences():
-    """The residualisation is a fixed linear map in a step: gradients reach the encoders."""
+def test_anova_gradients_flow_through_the_product_only():
+    """In a step the residualisation is a fixed offset of the product: gradients reach the
+    encoders through the factors, never through the projection term "- x B"."""
     torch.manual_seed(0)
     fusion = BlockFusion({"a": 3, "b": 2}, [("a", "b")], rank=2, norm="anova").double().train()
     h = {"a": torch.relu(torch.randn(64, 3, dtype=torch.float64)), "b": torch.randn(64, 2, dtype=torch.float64)}
     fusion(h)  # fill the running moments
     fusion.eval()
+    res = fusion.residuals["a*b"]
+    coef, shift = res.coef.double(), res.shift.double()
+    assert coef.abs().sum() > 0  # the projection is not trivial
+
+    def block(a, projection_input):
+        u_a, u_b = fusion.factors["a"](a), fusion.factors["b"](h["b"])
+        t = (u_a.unsqueeze(-1) * u_b.unsqueeze(1)).reshape(a.shape[0], -1)
+        return fusion.block_norms["a*b"](t - shift - projection_input @ coef)
+
     a = h["a"].clone().requires_grad_(True)
-    assert torch.autograd.gradcheck(lambda x: fusion({"a": x, "b": h["b"]})["a*b"], (a,))
-    _ = np
+    w = torch.randn(64, 4, dtype=torch.float64)
+    z = fusion({"a": a, "b": h["b"]})["a*b"]
+    fixed = block(a, torch.cat([h["a"], h["b"]], dim=1))        # projection input held constant
+    live = block(a, torch.cat([a, h["b"]], dim=1))              # projection input in the graph
+    assert torch.allclose(z, fixed) and torch.allclose(z, live)  # same values
+    g_model, = torch.autograd.grad((z * w).sum(), a)
+    g_fixed, = torch.autograd.grad((fixed * w).sum(), a)
+    g_live, = torch.autograd.grad((live * w).sum(), a)
+    assert torch.allclose(g_model, g_fixed)
+    assert not torch.allclose(g_model, g_live)  # the rule matters: the two gradients differ
+    # and the gradient through the product is exact (finite differences)
+    assert torch.autograd.gradcheck(lambda x: block(x, torch.cat([h["a"], h["b"]], dim=1)), (a,))
