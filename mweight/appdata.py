@@ -38,8 +38,6 @@ from .metrics import METRIC_LABELS, METRIC_MODES
 ROOT_ENV = "MWEIGHT_APP_RUNS_DIR"
 DEFAULT_RUNS_DIR = "runs"
 MAX_DEPTH = 4  # how deep below the runs folder runs are looked for
-RUN_MARKERS = ("config.yaml", "metrics.json", "relevance.json", "history.csv", "model.pt",
-               "predictions.csv", "checkpoint.pt")
 SKIP_DIRS = {"__pycache__", "node_modules"}
 # Metrics shown first (MMSA regression, then classification).
 MAIN_METRICS = ("mae", "corr", "acc2_non0", "f1_non0", "acc2_has0", "f1_has0", "acc7", "acc5", "acc", "f1", "ce")
@@ -92,13 +90,8 @@ class RunEntry:
         return name
 
 
-def _seed_of(name: str) -> int | None:
-    m = re.fullmatch(r"seed_(-?\d+)", name)
-    return int(m.group(1)) if m else None
-
-
 def _problem(path: Path) -> str:
-    from .runs import load_run
+    from .runs import check_run, load_run
 
     try:
         run = load_run(path)
@@ -120,7 +113,7 @@ def discover_runs(root: Path) -> list[RunEntry]:
     root = Path(root)
     if not root.is_dir():
         return []
-    from .runs import is_run_dir
+    from .runs import RunDir, is_run_dir, seed_of
 
     out: list[RunEntry] = []
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
@@ -131,20 +124,20 @@ def discover_runs(root: Path) -> list[RunEntry]:
                              and not (d / n).is_symlink())
         if len(rel_parts) >= MAX_DEPTH:
             dirnames[:] = []
-        seed_subdirs = [n for n in dirnames if _seed_of(n) is not None]
-        if is_run_dir(d) and _seed_of(d.name) is None:
+        seed_subdirs = [n for n in dirnames if seed_of(n) is not None]
+        if is_run_dir(d) and seed_of(d.name) is None:
             out.append(RunEntry(rel, "single"))
             dirnames[:] = []
             continue
         if seed_subdirs:
-            good = sorted(_seed_of(n) for n in seed_subdirs if is_run_dir(d / n))
+            good = sorted(seed_of(n) for n in seed_subdirs if is_run_dir(d / n))
             if good:
                 out.append(RunEntry(rel, "seeds", tuple(good)))
             else:
                 out.append(RunEntry(rel, "broken", problem=_problem(d / seed_subdirs[0])))
-            dirnames[:] = [n for n in dirnames if _seed_of(n) is None]
+            dirnames[:] = [n for n in dirnames if seed_of(n) is None]
             continue
-        if _seed_of(d.name) is None and any(f in filenames for f in RUN_MARKERS):
+        if seed_of(d.name) is None and RunDir(d).present():
             out.append(RunEntry(rel, "broken", problem=_problem(d)))
             dirnames[:] = []
     return sorted(out, key=lambda e: e.rel)
@@ -161,7 +154,9 @@ def find_entry(entries: Iterable[RunEntry], rel: str | None) -> RunEntry | None:
 def folder_stamp(root: Path, entry: RunEntry) -> tuple:
     """(file, mtime_ns, size) of every file of a run or seed group: a cache key."""
     base = safe_join(root, entry.rel)
-    dirs = [base] + ([base / f"seed_{s}" for s in entry.seeds] if entry.kind == "seeds" else [])
+    from .runs import seed_dir
+
+    dirs = [base] + ([seed_dir(base, s) for s in entry.seeds] if entry.kind == "seeds" else [])
     stamp = []
     for d in dirs:
         if not d.is_dir():
@@ -174,40 +169,6 @@ def folder_stamp(root: Path, entry: RunEntry) -> tuple:
 
 
 # ---------------------------------------------------------------- loading
-def check_run(run) -> list[str]:
-    """Raise MWeightError if a loaded run cannot be shown; return warnings (e.g. old version)."""
-    from . import __version__
-
-    rel_path = run.path / "relevance.json"
-    for key in ("beta", "share"):
-        val = run.relevance.get(key)
-        if not isinstance(val, dict) or not val:
-            raise MWeightError(f"{rel_path}: field {key!r} must map each block to a number")
-        for b, v in val.items():
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise MWeightError(f"{rel_path}: field {key}.{b} = {v!r}; expected a finite number")
-    p = run.relevance.get("p")
-    if isinstance(p, bool) or not isinstance(p, (int, float)):
-        raise MWeightError(f"{rel_path}: field 'p' = {p!r}; expected a number")
-    if set(run.relevance["beta"]) != set(run.relevance["share"]):
-        raise MWeightError(f"{rel_path}: 'beta' and 'share' name different blocks")
-    met_path = run.path / "metrics.json"
-    if not any(isinstance(run.metrics.get(s), dict) and run.metrics.get(s) for s in ("test", "valid")):
-        raise MWeightError(f"{met_path}: no 'test' or 'valid' metrics (expected {{split: {{metric: value}}}})")
-    warnings = []
-    if run.history is not None and "epoch" not in run.history.columns:
-        raise MWeightError(f"{run.path / 'history.csv'}: missing column 'epoch'")
-    version = run.meta.get("mweight_version") if isinstance(run.meta, dict) else None
-    if not version:
-        warnings.append(f"{run.path}: written by an older mweight (no _meta in config.yaml); "
-                        "some views may be missing — re-run `mweight train` to refresh it")
-    elif version.split(".")[:2] != __version__.split(".")[:2]:
-        warnings.append(f"{run.path}: written by mweight {version}; this is {__version__}")
-    if run.history is None:
-        warnings.append(f"{run.path / 'history.csv'}: file not found; no training curves")
-    return warnings
-
-
 @dataclass
 class RunGroup:
     """One run (``seeds == [None]``) or the runs of a seed group, all checked."""
@@ -287,17 +248,17 @@ class RunGroup:
 
 def load_group(root: Path, entry: RunEntry) -> RunGroup:
     """Load and check a discovered entry; every problem is a one-line MWeightError."""
-    from .runs import load_run
+    from .runs import RunDir, check_run, load_run, seed_dir
 
     base = safe_join(root, entry.rel)
     if entry.kind == "broken":
         raise MWeightError(entry.problem or f"{base}: cannot be read")
-    dirs = [(s, base / f"seed_{s}") for s in entry.seeds] if entry.kind == "seeds" else [(None, base)]
+    dirs = [(s, seed_dir(base, s)) for s in entry.seeds] if entry.kind == "seeds" else [(None, base)]
     runs, seeds, warnings, errors = [], [], [], []
     for seed, d in dirs:
         try:
-            for f in RUN_MARKERS:  # a run file may not point outside the runs folder
-                if (d / f).exists() and not inside(root, d / f):
+            for f in RunDir(d).present():  # a run file may not point outside the runs folder
+                if not inside(root, d / f):
                     raise MWeightError(f"{d / f}: points outside the runs folder; not read")
             run = load_run(d)
             warnings += check_run(run)
@@ -399,8 +360,11 @@ def _interval(values: list[float], cis: list, study_ci=None) -> tuple[float, flo
     """mean, std over runs, the interval shown and what it is: the 95% bootstrap interval
     over samples of a single run; for several seeds the study's 95% interval of the mean
     over seeds (summary.json "trust" → "stability"), else mean ± std (population std)."""
+    from .runs import mean_std
+
     v = np.array(values, dtype=float)
-    mean, std = float(np.nanmean(v)), float(np.nanstd(v))
+    stats = mean_std(v)
+    mean, std = stats["mean"], stats["std"]
     if len(v) == 1:
         ci = cis[0] if cis and isinstance(cis[0], (list, tuple)) and len(cis[0]) == 2 else None
         if ci is not None and all(_finite(c) for c in ci):
@@ -445,6 +409,8 @@ def attribution_table(group: RunGroup) -> pd.DataFrame:
 def modality_attribution_table(group: RunGroup) -> pd.DataFrame:
     """Per modality: shapley_share (mean over seeds), its std, lo, hi (as in
     :func:`attribution_table`), mean_abs_shapley. Empty without attribution."""
+    from .runs import mean_std
+
     cols = ["modality", "shapley_share", "shapley_share_std", "lo", "hi", "mean_abs_shapley", "n_seeds",
             "interval"]
     if not group.has_attribution or not all(isinstance(a.get("modalities"), dict) for a in group.attributions):
@@ -456,9 +422,9 @@ def modality_attribution_table(group: RunGroup) -> pd.DataFrame:
         mean, std, lo, hi, what = _interval([r.get("shapley_share", np.nan) for r in recs],
                                             [r.get("shapley_share_ci") for r in recs],
                                             _study_ci(group, "modalities", m, "shapley_share"))
-        mas = np.array([r.get("mean_abs_shapley", np.nan) for r in recs], dtype=float)
+        mas = mean_std(r.get("mean_abs_shapley", np.nan) for r in recs)["mean"]
         rows.append({"modality": m, "shapley_share": mean, "shapley_share_std": std, "lo": lo, "hi": hi,
-                     "mean_abs_shapley": float(np.nanmean(mas)), "n_seeds": len(recs), "interval": what})
+                     "mean_abs_shapley": mas, "n_seeds": len(recs), "interval": what})
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -508,13 +474,15 @@ def block_kind(block: str) -> str:
 
 def share_table(group: RunGroup) -> pd.DataFrame:
     """block, kind, share_mean, share_std, beta_mean, beta_std, n_seeds (population std)."""
+    from .runs import mean_std
+
     rows = []
     for b in group.blocks:
-        share = np.array([r.relevance["share"].get(b, np.nan) for r in group.runs], dtype=float)
-        beta = np.array([r.relevance["beta"].get(b, np.nan) for r in group.runs], dtype=float)
-        rows.append({"block": b, "kind": block_kind(b), "share_mean": float(np.nanmean(share)),
-                     "share_std": float(np.nanstd(share)), "beta_mean": float(np.nanmean(beta)),
-                     "beta_std": float(np.nanstd(beta)), "n_seeds": int(np.isfinite(share).sum())})
+        share = mean_std(r.relevance["share"].get(b, np.nan) for r in group.runs)
+        beta = mean_std(r.relevance["beta"].get(b, np.nan) for r in group.runs)
+        rows.append({"block": b, "kind": block_kind(b), "share_mean": share["mean"], "share_std": share["std"],
+                     "beta_mean": beta["mean"], "beta_std": beta["std"],
+                     "n_seeds": int(np.isfinite(share["values"]).sum())})
     return pd.DataFrame(rows, columns=["block", "kind", "share_mean", "share_std", "beta_mean", "beta_std",
                                        "n_seeds"])
 
@@ -830,9 +798,11 @@ def comparability_key(root: Path, entry: RunEntry) -> tuple | None:
     loading the rest: runs with equal keys are comparable. None if unreadable."""
     import yaml
 
+    from .runs import seed_dir
+
     try:
         base = safe_join(root, entry.rel)
-        d = base / f"seed_{entry.seeds[0]}" if entry.kind == "seeds" else base
+        d = seed_dir(base, entry.seeds[0]) if entry.kind == "seeds" else base
         cfg = yaml.safe_load((d / "config.yaml").read_text(encoding="utf-8")) or {}
     except (MWeightError, OSError, yaml.YAMLError, IndexError):
         return None

@@ -11,12 +11,20 @@ One run (one seed)::
                               (block columns + bias sum to the prediction)
 
 Several seeds: ``OUT/seed_<s>/`` per seed plus ``OUT/summary.json`` and ``OUT/summary.md``.
+
+This module owns those layouts: every other tool asks :class:`RunDir` whether a folder
+holds a run, is complete, or matches a config, dataset and code; :func:`seed_of` /
+:func:`seed_dirs` for seed groups, :func:`mean_std` for every mean ± std over seeds,
+:func:`result_line` for the one line printed per finished run, :func:`check_run` for
+what a reader may rely on.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -38,7 +46,14 @@ if TYPE_CHECKING:  # the result type only: reading and writing runs does not nee
 
 RUN_FILES = ("config.yaml", "metrics.json", "relevance.json", "attribution.json", "history.csv", "model.pt",
              "predictions.csv")
+# The training loop's checkpoint (mweight.train.CHECKPOINT; a test keeps them equal): here as well so
+# that asking about a folder does not import torch.
+CHECKPOINT_FILE = "checkpoint.pt"
+SUMMARY_FILES = ("summary.json", "summary.md")
+SEED_PREFIX = "seed_"
 FORMAT_VERSION = 1
+# Metrics of the one result line, in this order (those the run has).
+RESULT_METRICS = ("mae", "corr", "acc2_non0", "acc2_has0", "acc7", "acc", "f1")
 
 
 def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
@@ -216,6 +231,162 @@ def write_run(run_dir: str | Path, result: FitResult, cfg: Config, ds: Dataset, 
     return run_dir
 
 
+# -- run directories ------------------------------------------------------
+@dataclass(frozen=True)
+class RunDir:
+    """A folder that may hold one run: what is in it, and whether it can be reused.
+
+    ``started``: config.yaml and relevance.json (what readers need); ``complete``: every
+    file of :data:`RUN_FILES`; :meth:`differences` compares the recorded config and
+    dataset (and, for the reproduction, code) with the ones about to be trained.
+    """
+
+    path: Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", Path(self.path))
+
+    @property
+    def seed(self) -> int | None:
+        """The seed of a ``seed_<s>`` sub-run (None for any other folder name)."""
+        return seed_of(self.path.name)
+
+    def present(self, checkpoint: bool = True) -> list[str]:
+        """The run files (and the training checkpoint) that exist, in :data:`RUN_FILES` order."""
+        names = RUN_FILES + ((CHECKPOINT_FILE,) if checkpoint else ())
+        return [f for f in names if (self.path / f).exists()]
+
+    @property
+    def started(self) -> bool:
+        return (self.path / "relevance.json").is_file() and (self.path / "config.yaml").is_file()
+
+    @property
+    def complete(self) -> bool:
+        return all((self.path / f).is_file() for f in RUN_FILES)
+
+    @property
+    def resumable(self) -> bool:
+        """Something to continue with ``--resume``: a checkpoint or a finished model."""
+        return (self.path / CHECKPOINT_FILE).is_file() or (self.path / "model.pt").is_file()
+
+    def saved_config(self) -> tuple[dict, dict]:
+        """(resolved config, ``_meta``) from ``config.yaml``; one-line MWeightError if unreadable."""
+        path = self.path / "config.yaml"
+        try:
+            saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            meta = saved.pop("_meta", {}) or {}
+            return Config.from_dict(saved, source=str(path)).to_dict(), meta
+        except (OSError, yaml.YAMLError, MWeightError, AttributeError) as exc:
+            raise MWeightError(f"{path}: not a readable run config ({str(exc).splitlines()[0]})") from None
+
+    def differences(self, config: dict, dataset_sha: str | None, ignore: set[str] | frozenset = frozenset(),
+                    code_sha: str | None = None, dataset: str | None = None) -> list[str]:
+        """What differs between the recorded run and ``config`` / dataset (SHA-256) / code: one
+        ``"key old -> new"`` text each, keys in ``ignore`` left out; ``[]`` = the same run."""
+        from .config import flatten
+
+        old, meta = self.saved_config()
+        a, b = flatten(old), flatten(config)
+        out = [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
+               if k not in ignore and a.get(k) != b.get(k)]
+        old_sha = meta.get("dataset_sha256")
+        if old_sha and dataset_sha and old_sha != dataset_sha:
+            out.append(f"dataset SHA-256 {old_sha[:12]}... ({meta.get('dataset')}) -> {dataset_sha[:12]}... "
+                       f"({dataset})")
+        if code_sha is not None and (meta.get("repro") or {}).get("code_sha256") != code_sha:
+            out.append("training code changed")
+        return out
+
+    def matches(self, config: dict, dataset_sha: str, ignore: set[str] | frozenset = frozenset(),
+                code_sha: str | None = None) -> bool:
+        """Complete, and trained with exactly this config, dataset file (and code): safe to reuse."""
+        if not self.complete:
+            return False
+        try:
+            _, meta = self.saved_config()
+            return meta.get("dataset_sha256") == dataset_sha and not self.differences(config, dataset_sha, ignore,
+                                                                                      code_sha)
+        except MWeightError:
+            return False
+
+    def load(self) -> "Run":
+        return load_run(self.path)
+
+
+def is_run_dir(path: str | Path) -> bool:
+    """A folder readers can open as a run (``RunDir(path).started``)."""
+    return RunDir(path).started
+
+
+def seed_of(name: str) -> int | None:
+    """``"seed_3"`` -> 3; any other folder name -> None (the one parser of seed folder names)."""
+    m = re.fullmatch(rf"{SEED_PREFIX}(-?\d+)", name)
+    return int(m.group(1)) if m else None
+
+
+def seed_dir(out: str | Path, seed: int) -> Path:
+    return Path(out) / f"{SEED_PREFIX}{seed}"
+
+
+def seed_dirs(out: str | Path, started_only: bool = True) -> list[Path]:
+    """The ``seed_<s>`` sub-runs of ``out``, by seed (only readable ones unless ``started_only=False``)."""
+    out = Path(out)
+    found = [p for p in out.glob(f"{SEED_PREFIX}*") if p.is_dir() and seed_of(p.name) is not None]
+    return sorted((p for p in found if not started_only or is_run_dir(p)), key=lambda p: seed_of(p.name))
+
+
+def mean_std(values) -> dict:
+    """``{"mean", "std", "values"}`` over seeds: NaN-aware mean and population std (ddof 0),
+    the one definition behind summary.json, ``evaluate``, the app and the reproduction."""
+    a = np.asarray(list(values), dtype=float)
+    finite = a[np.isfinite(a)] if a.size else a
+    return {"mean": float(finite.mean()) if finite.size else float("nan"),
+            "std": float(finite.std()) if finite.size else float("nan"), "values": a.tolist()}
+
+
+def result_line(metrics: dict, best_epoch=None, split: str = "test", digits: int = 4) -> str:
+    """The one line printed per finished run: ``best epoch E; test mae=..., corr=...``."""
+    vals = metrics.get(split) or {}
+    shown = ", ".join(f"{k}={vals[k]:.{digits}f}" for k in RESULT_METRICS if k in vals)
+    return f"best epoch {best_epoch}; {split} {shown}"
+
+
+def check_run(run: "Run") -> list[str]:
+    """Raise MWeightError if a loaded run cannot be shown; return warnings (e.g. an old version).
+
+    :func:`load_run` checks that the files exist and parse; this checks their content
+    (finite beta and share per block, a number p, some metrics, an epoch column).
+    """
+    rel_path = run.path / "relevance.json"
+    for key in ("beta", "share"):
+        val = run.relevance.get(key)
+        if not isinstance(val, dict) or not val:
+            raise MWeightError(f"{rel_path}: field {key!r} must map each block to a number")
+        for b, v in val.items():
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise MWeightError(f"{rel_path}: field {key}.{b} = {v!r}; expected a finite number")
+    p = run.relevance.get("p")
+    if isinstance(p, bool) or not isinstance(p, (int, float)):
+        raise MWeightError(f"{rel_path}: field 'p' = {p!r}; expected a number")
+    if set(run.relevance["beta"]) != set(run.relevance["share"]):
+        raise MWeightError(f"{rel_path}: 'beta' and 'share' name different blocks")
+    met_path = run.path / "metrics.json"
+    if not any(isinstance(run.metrics.get(s), dict) and run.metrics.get(s) for s in ("test", "valid")):
+        raise MWeightError(f"{met_path}: no 'test' or 'valid' metrics (expected {{split: {{metric: value}}}})")
+    warnings = []
+    if run.history is not None and "epoch" not in run.history.columns:
+        raise MWeightError(f"{run.path / 'history.csv'}: missing column 'epoch'")
+    version = run.meta.get("mweight_version") if isinstance(run.meta, dict) else None
+    if not version:
+        warnings.append(f"{run.path}: written by an older mweight (no _meta in config.yaml); "
+                        "some views may be missing — re-run `mweight train` to refresh it")
+    elif version.split(".")[:2] != __version__.split(".")[:2]:
+        warnings.append(f"{run.path}: written by mweight {version}; this is {__version__}")
+    if run.history is None:
+        warnings.append(f"{run.path / 'history.csv'}: file not found; no training curves")
+    return warnings
+
+
 # -- reading a run --------------------------------------------------------
 @dataclass
 class Run:
@@ -248,11 +419,6 @@ class Run:
         """The Shapley baseline: training-mean contribution per block (and output), if recorded."""
         att = self.attribution()
         return att.get("baseline_values") if att else None
-
-
-def is_run_dir(path: str | Path) -> bool:
-    p = Path(path)
-    return (p / "relevance.json").is_file() and (p / "config.yaml").is_file()
 
 
 def _read_json(path: Path) -> dict:
@@ -294,29 +460,18 @@ def load_run(path: str | Path) -> Run:
     return Run(path=path, config=config, metrics=metrics, relevance=relevance, history=hist, meta=meta)
 
 
-def seed_dirs(out: str | Path) -> list[Path]:
-    out = Path(out)
-    return sorted((p for p in out.glob("seed_*") if is_run_dir(p)), key=lambda p: int(p.name.split("_")[1]))
-
-
 def summarize(out: str | Path) -> dict:
     """mean ± std over seed runs of every metric and every block's beta share."""
     runs = [load_run(p) for p in seed_dirs(out)]
     if not runs:
         raise MWeightError(f"{out}: no seed_* run directories to summarise")
-    summary: dict = {"seeds": [int(r.path.name.split("_")[1]) for r in runs], "metrics": {}, "share": {}, "beta": {}}
+    summary: dict = {"seeds": [seed_of(r.path.name) for r in runs], "metrics": {}, "share": {}, "beta": {}}
     for split in ("valid", "test"):
         keys = sorted({k for r in runs for k in r.metrics.get(split, {})})
-        summary["metrics"][split] = {}
-        for k in keys:
-            vals = np.array([r.metrics.get(split, {}).get(k, np.nan) for r in runs], dtype=float)
-            summary["metrics"][split][k] = {"mean": float(np.nanmean(vals)), "std": float(np.nanstd(vals)),
-                                            "values": vals.tolist()}
+        summary["metrics"][split] = {k: mean_std(r.metrics.get(split, {}).get(k, np.nan) for r in runs) for k in keys}
     for what in ("share", "beta"):
-        blocks = runs[0].blocks
-        for b in blocks:
-            vals = np.array([r.relevance[what].get(b, np.nan) for r in runs], dtype=float)
-            summary[what][b] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "values": vals.tolist()}
+        for b in runs[0].blocks:
+            summary[what][b] = mean_std(r.relevance[what].get(b, np.nan) for r in runs)
     summary["p"] = runs[0].relevance.get("p")
     summary["attribution"] = summarize_attribution([r.path for r in runs])
     atts = [a for a in (r.attribution() for r in runs) if a and "trust" in a]
@@ -326,12 +481,6 @@ def summarize(out: str | Path) -> dict:
         summary["trust"] = study_trust(atts)
     summary["labels"] = dict(METRIC_LABELS)
     return summary
-
-
-def _stats(vals: list[float]) -> dict:
-    a = np.asarray(vals, dtype=float)
-    return {"mean": float(np.nanmean(a)) if a.size else float("nan"),
-            "std": float(np.nanstd(a)) if a.size else float("nan"), "values": a.tolist()}
 
 
 def summarize_attribution(paths: list[Path]) -> dict:
@@ -347,9 +496,9 @@ def summarize_attribution(paths: list[Path]) -> dict:
     mods = list(atts[0].get("modalities", {}))
     return {
         "split": atts[0].get("split"),
-        "blocks": {b: {"contribution_share": _stats([a["blocks"].get(b, {}).get("contribution_share", np.nan)
+        "blocks": {b: {"contribution_share": mean_std([a["blocks"].get(b, {}).get("contribution_share", np.nan)
                                                      for a in atts])} for b in blocks},
-        "modalities": {m: {"shapley_share": _stats([a["modalities"].get(m, {}).get("shapley_share", np.nan)
+        "modalities": {m: {"shapley_share": mean_std([a["modalities"].get(m, {}).get("shapley_share", np.nan)
                                                     for a in atts])} for m in mods},
     }
 

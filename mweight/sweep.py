@@ -345,10 +345,12 @@ def plan_trials(base: dict, variants: list[dict], searched: list[str], root: Pat
 
 
 def trial_complete(run_dir: Path, key: str | None = None) -> bool:
-    from .runs import RUN_FILES
+    """A complete run directory (:class:`mweight.runs.RunDir`) whose trial marker says it
+    finished (or was stopped by ASHA and written from its checkpoint), for this trial's key."""
+    from .runs import RunDir
 
     marker = run_dir / TRIAL_MARKER
-    if not marker.is_file() or not all((run_dir / f).is_file() for f in RUN_FILES):
+    if not marker.is_file() or not RunDir(run_dir).complete:
         return False
     try:
         info = json.loads(marker.read_text(encoding="utf-8"))
@@ -979,21 +981,21 @@ def train_seeds_parallel(cfg: Config, out: Path, seeds: list[int], resume: bool 
     """``mweight train --seeds ... --parallel``: one Ray Tune trial per seed into ``out/seed_<s>``, then the
     same summary as the sequential path (:func:`mweight.trainrun.train_runs`)."""
     from .train import selection_metric
-    from .runs import load_run, write_summary
+    from .runs import load_run, result_line, seed_dir, write_summary
     from .trainrun import _check_out, load_for_training
 
     log = log or (lambda msg: print(msg, file=sys.stderr, flush=True))
     require_ray()
     out = Path(out).resolve()
     for s in seeds:
-        _check_out(out / f"seed_{s}", resume, overwrite)
+        _check_out(seed_dir(out, s), resume, overwrite)
     cfg = copy.deepcopy(cfg)
     cfg.data.path = str(Path(cfg.data.path).resolve()) if cfg.data.path else cfg.data.path
     ds, carved = load_for_training(cfg)
     metric, mode = selection_metric(cfg, ds.task)
     base = cfg.to_dict()
     trials, _ = plan_trials(base, [{"train.seed": s} for s in seeds], ["train.seed"], out,
-                            name_fn=lambda v, key: f"seed_{v['train.seed']}")
+                            name_fn=lambda v, key: seed_dir(out, v["train.seed"]).name)
     meta = {"preset": preset, "carved_validation": carved or None}
     with ray_runtime(address) as rt:
         log(f"[train] {len(seeds)} seeds in parallel on {'cluster ' + address if address else 'the local Ray runtime'}"
@@ -1008,9 +1010,7 @@ def train_seeds_parallel(cfg: Config, out: Path, seeds: list[int], resume: bool 
     done = []
     for t in trials:
         run = load_run(t.run_dir)
-        test = run.metrics.get("test", {})
-        shown = ", ".join(f"{k}={test[k]:.4f}" for k in ("mae", "corr", "acc2_non0", "acc7", "acc", "f1") if k in test)
-        log(f"[{t.run_dir}] best epoch {run.metrics.get('info', {}).get('best_epoch')}; test {shown}")
+        log(f"[{t.run_dir}] {result_line(run.metrics, run.metrics.get('info', {}).get('best_epoch'))}")
         done.append((int(t.params["train.seed"]), t.run_dir))
     summary = write_summary(out)
     log(f"[{out}] summary over seeds {summary['seeds']}: {out / 'summary.md'}")

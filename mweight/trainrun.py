@@ -6,12 +6,12 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from .config import Config, flatten
+from .config import Config
 from .data import Dataset, carve_validation, check_training_data, load_dataset
 from .errors import ConfigError, MWeightError
 from .fileio import check_output_dir, write_yaml
-from .runs import RUN_FILES, sha256, write_run, write_summary
-from .train import CHECKPOINT, FitResult, fit
+from .runs import SUMMARY_FILES, RunDir, result_line, seed_dir, seed_dirs, sha256, write_run, write_summary
+from .train import FitResult, fit
 
 
 def load_for_training(cfg: Config, notes: list[str] | None = None) -> tuple[Dataset, dict]:
@@ -68,7 +68,7 @@ def _check_out(run_dir: Path, resume: bool, overwrite: bool) -> None:
     check_output_dir(run_dir, "--out")
     if resume or overwrite or not run_dir.exists():
         return
-    present = [f for f in RUN_FILES + (CHECKPOINT,) if (run_dir / f).exists()]
+    present = RunDir(run_dir).present()
     if present == ["config.yaml"] and _started_config_only(run_dir):
         return  # a start record of a run that stopped before its first epoch: nothing to protect
     if present:
@@ -93,16 +93,15 @@ def check_run_out(out: Path, seeds: list[int] | None, resume: bool, overwrite: b
     check_output_dir(out, "--out")
     if not out.is_dir():
         return
-    single = [f for f in RUN_FILES + (CHECKPOINT,) if (out / f).exists()]
-    multi = sorted(p.name for p in out.glob("seed_*") if p.is_dir()) + \
-        [f for f in ("summary.json", "summary.md") if (out / f).exists()]
+    single = RunDir(out).present()
+    multi = [p.name for p in seed_dirs(out, started_only=False)] + [f for f in SUMMARY_FILES if (out / f).exists()]
     if seeds is not None and single:
         raise MWeightError(f"--seeds {','.join(map(str, seeds))}: {out} holds a single run ({single[0]}); "
                            "seed runs go into a new --out folder")
     if seeds is None and multi:
         raise MWeightError(f"{out}: holds a multi-seed run ({multi[0]}); pass --seeds to continue it, or "
                            "choose another --out")
-    for d in ([out] if seeds is None else [out / f"seed_{s}" for s in seeds]):
+    for d in ([out] if seeds is None else [seed_dir(out, s) for s in seeds]):
         _check_out(d, resume, overwrite)
 
 
@@ -116,28 +115,18 @@ def verify_resume(run_dir: Path, cfg: Config, dataset_sha: str | None) -> None:
     Compares with ``run_dir/config.yaml`` (written when the run started); refuses with a
     one-line diff of what changed.
     """
-    import yaml
-
     path = run_dir / "config.yaml"
-    if not (run_dir / CHECKPOINT).is_file() and not (run_dir / "model.pt").is_file():
+    if not RunDir(run_dir).resumable:
         return  # nothing to continue: a fresh start
     if not path.is_file():
         print(f"mweight: note: {run_dir} has no config.yaml (a run from an older mweight); "
               "its config and dataset cannot be verified", file=sys.stderr)
         return
     try:
-        saved = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        meta = saved.pop("_meta", {}) or {}
-        old = Config.from_dict(saved, source=str(path)).to_dict()
-    except (yaml.YAMLError, MWeightError, AttributeError) as exc:
-        raise MWeightError(f"{path}: cannot verify --resume against it ({str(exc).splitlines()[0]})") from None
-    a, b = flatten(old), flatten(cfg.to_dict())
-    changes = [f"{k} {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(set(a) | set(b))
-               if k not in _RESUME_IGNORED and a.get(k) != b.get(k)]
-    old_sha = meta.get("dataset_sha256")
-    if old_sha and dataset_sha and old_sha != dataset_sha:
-        changes.append(f"dataset SHA-256 {old_sha[:12]}... ({meta.get('dataset')}) -> {dataset_sha[:12]}... "
-                       f"({cfg.data.path})")
+        changes = RunDir(run_dir).differences(cfg.to_dict(), dataset_sha, ignore=_RESUME_IGNORED,
+                                              dataset=cfg.data.path)
+    except MWeightError as exc:
+        raise MWeightError(f"{exc}; --resume cannot verify the run against it") from None
     if changes:
         raise MWeightError(f"--resume: {run_dir} was started with a different setup: {'; '.join(changes)}; "
                            "resume with the same settings, or use --overwrite / a new --out")
@@ -150,7 +139,7 @@ def _start_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | N
     ``config.yaml`` so an interrupted run can be verified by ``--resume``. The run's final
     ``config.yaml`` replaces it at the end."""
     if overwrite:
-        for f in RUN_FILES + (CHECKPOINT, "attribution.json", "ablation.json"):
+        for f in RunDir(run_dir).present() + ["ablation.json"]:
             if (run_dir / f).is_file():
                 (run_dir / f).unlink()
     write_yaml(run_dir / "config.yaml", {**cfg.to_dict(), "_meta": {
@@ -161,7 +150,7 @@ def _start_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | N
 
 def _prepare_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | None, meta: dict,
                      resume: bool, overwrite: bool) -> None:
-    if resume and ((run_dir / CHECKPOINT).is_file() or (run_dir / "model.pt").is_file()):
+    if resume and RunDir(run_dir).resumable:
         verify_resume(run_dir, cfg, dataset_sha)
     else:
         _start_run_dir(run_dir, cfg, ds, dataset_sha, meta, overwrite)
@@ -188,10 +177,7 @@ def warn_data(ds: Dataset, recorded_sha: str | None = None, current_sha: str | N
 
 
 def print_result(result: FitResult, run_dir: Path, file=sys.stderr) -> None:
-    test = result.metrics.get("test", {})
-    keys = [k for k in ("mae", "corr", "acc2_non0", "acc2_has0", "acc7", "acc", "f1") if k in test]
-    shown = ", ".join(f"{k}={test[k]:.4f}" for k in keys)
-    print(f"[{run_dir}] best epoch {result.best_epoch}; test {shown}", file=file)
+    print(f"[{run_dir}] {result_line(result.metrics, result.best_epoch)}", file=file)
     att = result.extra.get("attribution")
     trust = (att or {}).get("trust")
     if trust:
@@ -233,10 +219,10 @@ def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: b
     for s in seeds or []:
         cfg_s = copy.deepcopy(cfg)
         cfg_s.train.seed = s
-        seed_cfgs.append((s, out / f"seed_{s}", cfg_s))
+        seed_cfgs.append((s, seed_dir(out, s), cfg_s))
     if resume:
         for _, run_dir, cfg_s in seed_cfgs or [(None, out, cfg)]:
-            if (run_dir / CHECKPOINT).is_file() or (run_dir / "model.pt").is_file():
+            if RunDir(run_dir).resumable:
                 verify_resume(run_dir, cfg_s, dataset_sha)
     warn_data(ds)  # after every refusal above: a refused command prints its one error line only
     done: list[tuple[int, Path]] = []

@@ -44,8 +44,6 @@ def _print_evidence(res: dict) -> None:
 
 
 def run(args) -> int:
-    import numpy as np
-
     from ..fileio import check_output_file, write_json
 
     if args.json:  # before any work: never replace a file this command did not write
@@ -65,11 +63,13 @@ def run(args) -> int:
         print()
     out = {"runs": results}
     if len(results) > 1:
+        from ..runs import mean_std
+
         summary: dict = {}
         for s in results[0]["metrics"]:
             keys = [k for k in results[0]["metrics"][s] if k != "n"]
-            summary[s] = {k: {"mean": float(np.nanmean([r["metrics"][s][k] for r in results if s in r["metrics"]])),
-                              "std": float(np.nanstd([r["metrics"][s][k] for r in results if s in r["metrics"]]))}
+            summary[s] = {k: {key: v for key, v in mean_std(r["metrics"][s][k] for r in results
+                                                            if s in r["metrics"]).items() if key != "values"}
                           for k in keys}
         out["summary"] = summary
         print(f"== mean ± std over {len(results)} seeds")

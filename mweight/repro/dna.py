@@ -47,7 +47,6 @@ variance of its contribution W_S z_S(x) (docs/method.md); the tables show both.
 """
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -61,7 +60,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import yaml
 
 from .. import __version__, synthetic
 from ..config import Config, resolve_config
@@ -276,13 +274,6 @@ def read_truth(path: str | Path) -> dict:
 # --------------------------------------------------------------------------- running
 
 
-def _comparable(config: dict) -> dict:
-    d = copy.deepcopy(config)
-    d.pop("_meta", None)
-    d.get("train", {}).pop("progress", None)
-    return d
-
-
 # The modules whose code decides a run's numbers: a run trained by other code is not reused
 # (a faster but not bit-identical kernel changes every later epoch; the replay check showed it).
 NUMERIC_MODULES = ("attribution", "config", "data", "encoders", "fusion", "metrics", "model", "norm",
@@ -303,21 +294,10 @@ def code_fingerprint() -> str:
 
 def reusable(task: Task, cfg: Config) -> bool:
     """Is ``task.run_dir`` a complete run of exactly this config, data file and training code?"""
-    from ..runs import RUN_FILES, sha256
+    from ..runs import RunDir, sha256
 
-    run_dir = Path(task.run_dir)
-    if not all((run_dir / f).is_file() for f in RUN_FILES):
-        return False
-    try:
-        saved = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError:
-        return False
-    meta = saved.get("_meta") or {}
-    if meta.get("dataset_sha256") != sha256(task.data_path):
-        return False
-    if (meta.get("repro") or {}).get("code_sha256") != code_fingerprint():
-        return False
-    return _comparable(saved) == _comparable(cfg.to_dict())
+    return RunDir(task.run_dir).matches(cfg.to_dict(), sha256(task.data_path), ignore={"train.progress"},
+                                        code_sha=code_fingerprint())
 
 
 def run_task(task: Task, fresh: bool = False, queue: Any = None,
@@ -348,12 +328,10 @@ def run_task(task: Task, fresh: bool = False, queue: Any = None,
 
 
 def _finished_line(task: Task, info: dict) -> str:
-    from ..runs import load_run
+    from ..runs import load_run, result_line
 
     run = load_run(task.run_dir)
-    test = run.metrics.get("test", {})
-    metric = f"test acc {test['acc']:.3f}" if "acc" in test else \
-        f"test MAE {test.get('mae', float('nan')):.3f}, corr {test.get('corr', float('nan')):.3f}"
+    metric = result_line(run.metrics, run.metrics.get("info", {}).get("best_epoch"), digits=3)
     top = sorted(run.relevance["share"].items(), key=lambda kv: -kv[1])[:3]
     shares = ", ".join(f"{b} {v:.3f}" for b, v in top)
     contrib = read_attribution(task.run_dir)[0]
@@ -732,7 +710,10 @@ def run_checks(df: pd.DataFrame, truths: dict, experiments: list[str]) -> list[C
 
 
 def _std(x) -> float:
-    return float(np.std(x))
+    """Population std over seeds, NaN-aware (:func:`mweight.runs.mean_std`, as summary.json)."""
+    from ..runs import mean_std
+
+    return mean_std(x)["std"]
 
 
 def summary_frame(df: pd.DataFrame) -> pd.DataFrame:
