@@ -1,11 +1,15 @@
-"""Atomic file writes: a file is either the old complete version or the new one.
+"""Atomic file writes (a file is either the old complete version or the new one), and file hashes.
 
 Every file mweight writes (datasets, checkpoints, run files) goes through here,
-so an interrupted run never leaves a half-written file behind.
+so an interrupted run never leaves a half-written file behind. :func:`sha256` is
+the one file hash of the package; :class:`HashingReader` computes it while
+another reader (h5py) reads the file, so a source file is not read twice.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import os
 import re
@@ -21,6 +25,117 @@ TMP_TAG = ".mweight-tmp-"
 _TMP_RE = re.compile(r"^\..+\.mweight-tmp-(?P<host>[^/]*)-(?P<pid>\d+)-[^-/]*$")
 # mweight before 0.x named them ".<target>.<8 random chars>.tmp<suffix>"
 _OLD_TMP_RE = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?$")
+
+
+HASH_CHUNK = 1 << 22  # 4 MB: large enough to amortise the calls, small enough to stay in cache
+HASH_GAP = 1 << 16  # skips up to 64 KB (HDF5 object headers between datasets) are hashed on the way
+
+
+def sha256(path: str | os.PathLike, chunk: int = HASH_CHUNK) -> str:
+    """SHA-256 (hex) of a file, read in ``chunk``-byte blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb", buffering=0) as fh:
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        while n := fh.readinto(buf):
+            digest.update(view[:n])
+    return digest.hexdigest()
+
+
+class HashingReader(io.RawIOBase):
+    """A read-only binary file that computes the file's SHA-256 from the bytes its reader reads.
+
+    Meant for readers that seek (h5py's ``fileobj`` driver reads an HDF5 file
+    through ``seek`` + ``readinto``). The digest covers the prefix ``[0, hashed)``
+    of the file. A read reaching past ``hashed`` extends it: the bytes are hashed
+    from the reader's own buffer (no copy; hashlib releases the GIL), after the
+    few bytes the reader skipped before it (object headers between datasets, at
+    most ``gap``), which are read for the hash. Reads before ``hashed`` add
+    nothing; reads further ahead (HDF5 metadata at the end of the file, or
+    videos read out of file order) are hashed later, when the prefix reaches
+    them, by reading them again. So a file read in file order is hashed in the
+    same pass. :meth:`hexdigest` hashes the rest of the file and returns the
+    digest of the whole file, equal to :func:`sha256`. Memory: one ``chunk``
+    besides the reader's buffers. Counters: ``read_bytes`` (asked for by the
+    reader), ``extra_bytes`` (read only to be hashed).
+    """
+
+    def __init__(self, path: str | os.PathLike, chunk: int = HASH_CHUNK, gap: int = HASH_GAP):
+        super().__init__()
+        self.path = Path(path)
+        self._fh = open(self.path, "rb", buffering=0)
+        self._fd = self._fh.fileno()
+        self._size = os.fstat(self._fd).st_size
+        self._pos = 0
+        self.hashed = 0  # bytes [0, hashed) are in the digest
+        self._digest = hashlib.sha256()
+        self._chunk, self._gap = chunk, gap
+        self.read_bytes = 0
+        self.extra_bytes = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET:
+            self._pos = offset
+        elif whence == io.SEEK_CUR:
+            self._pos += offset
+        else:
+            self._pos = self._size + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def _pread(self, view: memoryview, offset: int) -> int:
+        """Fill ``view`` from ``offset`` (several calls if the OS returns less); fewer bytes only at the end of the file."""
+        done = 0
+        while done < len(view):
+            n = os.preadv(self._fd, [view[done:]], offset + done)
+            if n <= 0:
+                break
+            done += n
+        return done
+
+    def _hash_file(self, end: int) -> None:
+        """Read ``[hashed, end)`` from the file, ``chunk`` bytes at a time, and hash it."""
+        start = self.hashed
+        buf = memoryview(bytearray(max(min(self._chunk, end - start), 1)))
+        while self.hashed < end:
+            n = self._pread(buf[: min(len(buf), end - self.hashed)], self.hashed)
+            if n <= 0:
+                break
+            self._digest.update(buf[:n])
+            self.hashed += n
+        self.extra_bytes += self.hashed - start
+
+    def readinto(self, buffer) -> int:
+        view = memoryview(buffer).cast("B")
+        start = self._pos
+        n = self._pread(view, start)
+        end = start + n
+        self._pos = end
+        self.read_bytes += n
+        if self.hashed < end and start <= self.hashed + self._gap:
+            if start > self.hashed:
+                self._hash_file(start)  # a small skip (headers): hashed now rather than read again at the end
+            self._digest.update(view[self.hashed - start: n])  # the part past the prefix (usually all of it)
+            self.hashed = end
+        return n
+
+    def hexdigest(self) -> str:
+        """The SHA-256 of the whole file (hashes the rest of the file first)."""
+        self._hash_file(self._size)
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._fh.close()
+        super().close()
 
 
 def _host() -> str:

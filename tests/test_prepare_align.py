@@ -8,8 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mweight.prepare.align import align, align_video, as_sdk_entries, overlaps, sdk_mean_collapse
+from mweight.prepare.align import (
+    _group, _range_sums, align, align_video, as_sdk_entries, contiguous_ranges, finite_mean_reduce, overlaps,
+    sdk_mean_collapse,
+)
 from mweight.prepare.csd import read_csd, write_csd
+from prepare_fixtures import frames
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 EPS = 1e-5
@@ -133,3 +137,61 @@ def test_real_labels_and_bclstm_match_sdk():
     _assert_same(ours, sdk["audio"])
     # with our default epsilon too: same segments
     assert len(as_sdk_entries(align(read_csd(lab).data, read_csd(aud).data, "mean"))) == 2198
+
+
+def _old_align_mean(ref, sub_int, feats, eps=EPS):
+    """The gathered-rows path (the code before the range sums): rows gathered, then reduceat."""
+    ref_idx, sub_idx, _ = overlaps(ref, sub_int, eps)
+    rows, offsets = _group(ref_idx)
+    return rows, finite_mean_reduce(np.asarray(feats)[sub_idx], offsets[:-1])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("seed", range(6))
+def test_range_sums_give_the_same_bits_as_gathered_rows(seed, dtype):
+    """Words over frames (shared boundary frames, gaps, a word at the very end, -inf/NaN in runs and
+    whole columns, skewed correlated values): identical bits to the gathered path, input untouched
+    unless overwrite, and the same with overwrite."""
+    rng = np.random.default_rng(seed)
+    seconds = float(rng.uniform(2, 20))
+    feats, iv = frames(rng, seconds, 100.0, 7, -np.inf)
+    feats = feats.astype(dtype)
+    feats[rng.random(len(feats)) < 0.03, 2] = np.nan
+    if seed % 2:
+        feats[:, 5] = np.nan  # a column without any finite value
+    if seed == 3:
+        feats[rng.integers(0, len(feats), 3)] = np.inf  # whole rows of +inf
+    b = np.cumsum(rng.uniform(0.05, 0.6, int(seconds / 0.05)))
+    b = b[b < seconds + 0.3]  # the last word may end after the last frame
+    words = np.stack([b[:-1], b[1:]], 1)
+    words = words[rng.random(len(words)) > 0.15]  # gaps between words
+    before = feats.copy()
+    rows, expected = _old_align_mean(words, iv, feats)
+    a = align_video(words, iv, feats, "mean", EPS)
+    ref_idx, sub_idx, _ = overlaps(words, iv, EPS)
+    assert contiguous_ranges(sub_idx, _group(ref_idx)[1]) is not None  # the fast path was taken
+    assert np.array_equal(a.ref_rows, rows) and a.features.tobytes() == expected.tobytes()
+    assert before.tobytes() == feats.tobytes()  # not modified without overwrite
+    b_ = align_video(words, iv, feats, "mean", EPS, overwrite=True)
+    assert b_.features.tobytes() == expected.tobytes()
+
+
+def test_range_sums_unsorted_or_skipping_frames_fall_back():
+    ref = np.array([[0.0, 1.0], [1.0, 2.0]])
+    sub_int = np.array([[1.2, 1.4], [0.0, 0.5], [0.5, 1.0], [1.0, 1.2]])  # not sorted by start
+    ref_idx, sub_idx, _ = overlaps(ref, sub_int, EPS)
+    assert contiguous_ranges(sub_idx, _group(ref_idx)[1]) is None
+    feats = np.arange(8, dtype=float).reshape(4, 2)
+    rows, expected = _old_align_mean(ref, sub_int, feats)
+    assert align_video(ref, sub_int, feats, "mean", EPS).features.tobytes() == expected.tobytes()
+
+
+def test_range_sums_of_overlapping_and_end_ranges():
+    rng = np.random.default_rng(4)
+    values = rng.lognormal(size=(30, 3))
+    lo = np.array([0, 5, 4, 29, 10, 28, 0])
+    hi = np.array([5, 9, 30, 30, 11, 30, 30])
+    got = _range_sums(values, lo, hi)
+    for k in range(len(lo)):
+        expected = np.add.reduceat(values[lo[k]:hi[k]], [0], axis=0, dtype=np.float64)[0]
+        assert got[k].tobytes() == expected.tobytes()

@@ -115,6 +115,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     p.add_argument("--mmsa", metavar="PKL", required=True, help="MMSA unaligned_39.pkl (CH-SIMS) or SIMS v2 unaligned.pkl")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="the dataset file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _compress_option(p)
     p.set_defaults(func=run_sims)
 
     p = _dataset_parser(datasets, "sdk", "any CMU-SDK dataset (.csd files) with a recipe and a folds file",
@@ -162,6 +163,13 @@ def _csd_options(p: argparse.ArgumentParser) -> None:
                      help="a labelled segment with no frames/words: stop (default), zero-fill or drop it")
     p.add_argument("--out", required=True, metavar="FILE.npz", help="the dataset file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    _compress_option(p)
+
+
+def _compress_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--compress", action="store_true",
+                   help="zip-deflate the .npz (smaller, several times slower to write; default: uncompressed, "
+                        "both load the same)")
 
 
 def _no_dataset(parser: argparse.ArgumentParser) -> int:
@@ -223,7 +231,7 @@ def _options(args: argparse.Namespace) -> dict:
 
     args.epsilon = EPSILON if args.epsilon is None else args.epsilon
     return {"level": args.level, "seq_len": args.seq_len, "keep_sp": args.keep_sp, "epsilon": args.epsilon,
-            "missing": args.missing}
+            "missing": args.missing, "compress": args.compress}
 
 
 def _explicit_csd(args: argparse.Namespace) -> dict[str, str]:
@@ -239,7 +247,8 @@ def _prepare_csd(args: argparse.Namespace, out: Path, spec, labels_csv=None, any
     files.update({k: Path(v) for k, v in _explicit_csd(args).items()})
     return pipeline.prepare_csd(out, spec, csd_dir=csd_dir, files=files, labels_csv=labels_csv,
                                 transcripts_csv=args.transcripts, level=args.level, seq_len=args.seq_len,
-                                keep_sp=args.keep_sp, epsilon=args.epsilon, missing=args.missing)
+                                keep_sp=args.keep_sp, epsilon=args.epsilon, missing=args.missing,
+                                compress=args.compress)
 
 
 def _report(meta: dict, out: Path) -> int:
@@ -268,7 +277,7 @@ def run_sims(args: argparse.Namespace) -> int:
     from ..prepare import datasets, pipeline
 
     out = _out(args)
-    meta = pipeline.prepare_pickle(out, args.mmsa, "mmsa", {}, datasets.sims())
+    meta = pipeline.prepare_pickle(out, args.mmsa, "mmsa", {"compress": args.compress}, datasets.sims())
     if not meta.get("labels"):
         pipeline.warn(f"{args.mmsa}: no regression_labels_T/A/V in every split: the unimodal labels are absent")
     return _report(meta, out)

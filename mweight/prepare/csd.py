@@ -11,9 +11,16 @@ literal text ``"b'...'"`` by an SDK that re-saved such a value); word features
 as fixed-width byte strings (``b'sp'`` = pause), decoded to ``str``; gzip or
 uncompressed datasets; float32 or float64 (kept as stored); -inf/NaN values
 (kept; the aligner ignores them when averaging).
+
+Opened with ``hashing=True``, a file is read through :class:`..fileio.HashingReader`
+and :meth:`ComputationalSequence.sha256` gives its SHA-256 from the bytes read
+(the rest of the file is hashed when asked), so no second pass over the file is
+needed for ``meta_json``. :meth:`LazyVideos.file_order` gives the videos in the
+order of their data in the file: read in that order, the file is read once.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass, field
@@ -23,6 +30,7 @@ from typing import Iterator, Mapping
 import numpy as np
 
 from ..errors import MWeightError
+from ..fileio import HashingReader
 
 
 @dataclass
@@ -37,18 +45,35 @@ class ComputationalSequence:
     data: dict[str, tuple[np.ndarray, np.ndarray]]
     metadata: dict[str, str] = field(default_factory=dict)
     path: Path | None = None
+    digest: str | None = None  # SHA-256 of the file, when read with hashing=True (eagerly)
+
+    def _first_features(self) -> tuple[np.dtype, tuple]:
+        """dtype and shape of the first video's features (lazily: from the file's header, no data read)."""
+        if isinstance(self.data, LazyVideos):
+            return self.data.features_info()
+        for f, _ in self.data.values():
+            return f.dtype, f.shape
+        return np.dtype(np.float64), (0, 0)
 
     @property
     def is_words(self) -> bool:
-        for f, _ in self.data.values():  # the first video decides (one read, also when lazy)
-            return f.dtype.kind in "US"
-        return False
+        dtype, _ = self._first_features()  # the first video decides
+        return dtype.kind in "USO"
 
     @property
     def dim(self) -> int:
-        for f, _ in self.data.values():
-            return int(f.shape[1])
-        return 0
+        _, shape = self._first_features()
+        return int(np.prod(shape[1:])) if len(shape) > 1 else 1  # (T,) features are read as (T, 1)
+
+    def sha256(self) -> str | None:
+        """SHA-256 of the file, for a sequence opened with ``hashing=True`` (else ``None``).
+
+        For a lazy sequence this hashes what has not been read yet, so call it once
+        everything needed was read.
+        """
+        if isinstance(self.data, LazyVideos):
+            return self.data.sha256()
+        return self.digest
 
     def n_rows(self) -> int:
         return sum(len(i) for _, i in self.data.values())
@@ -78,10 +103,11 @@ class LazyVideos(Mapping):
     what they need.
     """
 
-    def __init__(self, path: Path, handle, group, videos: set[str] | None = None):
-        self.path, self._handle, self._group = path, handle, group
+    def __init__(self, path: Path, handle, group, videos: set[str] | None = None, reader: HashingReader | None = None):
+        self.path, self._handle, self._group, self._reader = path, handle, group, reader
         self._keys = [k for k in group.keys() if videos is None or k in videos]
         self._index = set(self._keys)
+        self._digest: str | None = None
 
     def __getitem__(self, vid: str) -> tuple[np.ndarray, np.ndarray]:
         if vid not in self._index:
@@ -97,8 +123,68 @@ class LazyVideos(Mapping):
     def __contains__(self, vid: object) -> bool:
         return vid in self._index
 
+    def intervals(self, vid: str) -> np.ndarray:
+        """Only the intervals of one video (validated as (T, 2)); no feature data is read."""
+        if vid not in self._index:
+            raise KeyError(vid)
+        entry = self._group[vid]
+        if "intervals" not in entry:
+            raise MWeightError(f"{self.path}: field 'data/{vid}/intervals' missing (expected a dataset)")
+        try:
+            iv = np.asarray(entry["intervals"][()], dtype=np.float64)
+        except OSError as exc:
+            raise MWeightError(f"{self.path}: field 'data/{vid}' unreadable (truncated file? {str(exc)[:80]})") from None
+        if iv.ndim != 2 or iv.shape[1] != 2:
+            raise MWeightError(f"{self.path}: field 'data/{vid}/intervals' has shape {iv.shape} (expected (T, 2) start/end seconds)")
+        return iv
+
+    def features_info(self) -> tuple[np.dtype, tuple]:
+        """dtype and shape of the first video's features, from the header only."""
+        for vid in self._keys:
+            entry = self._group[vid]
+            if "features" not in entry:
+                raise MWeightError(f"{self.path}: field 'data/{vid}/features' missing (expected a dataset)")
+            return entry["features"].dtype, entry["features"].shape
+        return np.dtype(np.float64), (0, 0)
+
+    def file_order(self, videos: list[str] | None = None) -> list[str]:
+        """``videos`` (default: all) sorted by where their data starts in the file.
+
+        The SDK's files store videos in an order unrelated to their ids; reading
+        them in file order makes the read (and the hash while reading) one
+        sequential pass. Videos whose position is unknown keep their order, last.
+        """
+        videos = list(self._keys if videos is None else videos)
+
+        def start(vid: str) -> float:
+            try:
+                entry = self._group[vid]
+                offsets = []
+                for name in ("features", "intervals"):
+                    ds = entry[name]
+                    off = ds.id.get_offset()
+                    if off is None and ds.chunks is not None and ds.id.get_num_chunks():
+                        off = ds.id.get_chunk_info(0).byte_offset  # chunked (e.g. gzip) dataset: its first chunk
+                    if off is not None:
+                        offsets.append(off)
+                return float(min(offsets)) if offsets else float("inf")
+            except Exception:  # an odd or broken entry: read it where it was; its error comes from the read
+                return float("inf")
+
+        return sorted(videos, key=start)
+
+    def sha256(self) -> str | None:
+        """The file's SHA-256 (opened with ``hashing=True``), else ``None``; hashes the unread rest."""
+        if self._reader is None:
+            return None
+        if self._digest is None:
+            self._digest = self._reader.hexdigest()
+        return self._digest
+
     def close(self) -> None:
         self._handle.close()
+        if self._reader is not None:
+            self._reader.close()
 
 
 def decode_metadata(value: object) -> str:
@@ -119,14 +205,18 @@ def decode_metadata(value: object) -> str:
     return text
 
 
-def _open_h5(path: Path):
+def _open_h5(path: Path, hashing: bool = False):
+    """``(h5py file, HashingReader or None)``; with ``hashing`` HDF5 reads through the reader."""
     import h5py
 
     if not path.is_file():
         raise MWeightError(f"{path}: file not found (expected a CMU-SDK computational sequence .csd)")
+    reader = HashingReader(path) if hashing else None
     try:
-        return h5py.File(path, "r")
+        return (h5py.File(reader if reader is not None else path, "r"), reader)
     except OSError as exc:
+        if reader is not None:
+            reader.close()
         msg = str(exc).splitlines()[0][:120] if str(exc) else "unreadable"
         raise MWeightError(f"{path}: not a readable HDF5 .csd file (truncated or wrong format: {msg})") from None
 
@@ -145,15 +235,18 @@ def _pick_root(path: Path, handle) -> str:
     return with_data[0]
 
 
-def read_csd(path: str | os.PathLike, videos: set[str] | None = None, progress: bool = False) -> ComputationalSequence:
+def read_csd(path: str | os.PathLike, videos: set[str] | None = None, progress: bool = False,
+             hashing: bool = False) -> ComputationalSequence:
     """Read a whole ``.csd`` file (or only ``videos``) into memory and validate it (:func:`open_csd` reads lazily).
 
     Raises :class:`MWeightError` naming the file, the field and what was expected
     for a missing/non-HDF5 file, a missing ``data`` group, or a video whose
     features and intervals disagree in rows or whose intervals are not (T, 2).
+    With ``hashing``, the file's SHA-256 is computed while reading (``.sha256()``).
     """
     path = Path(path)
-    with _open_h5(path) as handle:
+    handle, reader = _open_h5(path, hashing)
+    with handle, (reader or contextlib.nullcontext()):
         root = _pick_root(path, handle)
         group = handle[root]
         metadata = _read_metadata(group)
@@ -168,24 +261,29 @@ def read_csd(path: str | os.PathLike, videos: set[str] | None = None, progress: 
             if videos is not None and vid not in videos:
                 continue
             data[vid] = _read_video(path, group["data"], vid)
+        handle.close()
+        digest = reader.hexdigest() if reader is not None else None
     name = metadata.get("root name") or root
-    return ComputationalSequence(root=name, data=data, metadata=metadata, path=path)
+    return ComputationalSequence(root=name, data=data, metadata=metadata, path=path, digest=digest)
 
 
-def open_csd(path: str | os.PathLike, videos: set[str] | None = None) -> ComputationalSequence:
+def open_csd(path: str | os.PathLike, videos: set[str] | None = None, hashing: bool = False) -> ComputationalSequence:
     """Open a ``.csd`` file lazily: ``data`` is a :class:`LazyVideos` (one video read per access).
 
     Close it (``with open_csd(p) as seq:``) when done. Errors as :func:`read_csd`,
-    raised when the faulty video is read.
+    raised when the faulty video is read. With ``hashing``, ``seq.sha256()`` gives
+    the file's SHA-256 from the bytes read (plus the rest of the file).
     """
     path = Path(path)
-    handle = _open_h5(path)
+    handle, reader = _open_h5(path, hashing)
     try:
         root = _pick_root(path, handle)
         metadata = _read_metadata(handle[root])
-        data = LazyVideos(path, handle, handle[root]["data"], videos)
+        data = LazyVideos(path, handle, handle[root]["data"], videos, reader)
     except BaseException:
         handle.close()
+        if reader is not None:
+            reader.close()
         raise
     return ComputationalSequence(root=metadata.get("root name") or root, data=data, metadata=metadata, path=path)
 
@@ -277,12 +375,3 @@ def write_csd(
             ds = meta_group.create_dataset(key, (1,), dtype=h5py.special_dtype(vlen=str))
             ds[0] = text
 
-
-def sha256_of(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
-    import hashlib
-
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
