@@ -16,13 +16,17 @@ The allowed names live in :mod:`mweight.config` (``DEVICES``, ``PRECISIONS``; no
 from __future__ import annotations
 
 import contextlib
-from typing import Iterable
-
-import torch
-from torch import nn
+from typing import TYPE_CHECKING, Iterable
 
 from .config import DEVICES, PRECISIONS
 from .errors import MWeightError
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+# torch is imported inside the functions, not here: the commands import this module to build
+# their parsers (add_device_argument), and ``mweight --help`` should not wait for torch.
 
 # Set by the commands' --device (``use_device``): the device predict_tensors moves a model
 # and its inputs to when the caller names none. None = wherever the model already is.
@@ -30,12 +34,16 @@ _inference_device: torch.device | None = None
 
 
 def mps_available() -> bool:
+    import torch
+
     backend = getattr(torch.backends, "mps", None)
     return bool(backend is not None and backend.is_available())
 
 
 def resolve_device(name: str | torch.device | None = "cpu", key: str = "train.device") -> torch.device:
     """``auto | cpu | cuda | mps`` (or a torch.device) -> a device that exists here, or one-line MWeightError."""
+    import torch
+
     if isinstance(name, torch.device):
         name = name.type if name.index is None else f"{name.type}:{name.index}"
     name = "cpu" if name is None else str(name)
@@ -69,6 +77,8 @@ def check_precision(precision, device: torch.device, key: str = "train.precision
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """The forward pass's autocast context (a no-op at 32)."""
+    import torch
+
     if precision == "32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
@@ -77,6 +87,8 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
 
 def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | None:
     """Loss scaling for float16 on CUDA; None otherwise (bf16 has float32's exponent range)."""
+    import torch
+
     if precision == "16" and device.type == "cuda":
         return torch.amp.GradScaler("cuda")
     return None
@@ -85,6 +97,8 @@ def grad_scaler(device: torch.device, precision: str) -> torch.amp.GradScaler | 
 def model_to(model: nn.Module, device: torch.device) -> nn.Module:
     """Move a model with its buffers. MPS has no float64: the exact float64 moments of the
     anova residualisers (norm.py) become float32 there (the one device where they are not exact)."""
+    import torch
+
     if device.type == "mps":
         for mod in model.modules():
             for k, b in mod._buffers.items():
@@ -100,6 +114,8 @@ def tensors_to(tensors: dict[str, torch.Tensor], device: torch.device) -> dict[s
 
 def to_cpu(obj):
     """Tensors anywhere in a nested dict/list -> CPU (checkpoints stay loadable on any machine)."""
+    import torch
+
     if isinstance(obj, torch.Tensor):
         return obj.cpu()
     if isinstance(obj, dict):
@@ -110,6 +126,8 @@ def to_cpu(obj):
 
 
 def model_device(model: nn.Module) -> torch.device:
+    import torch
+
     for t in _tensors_of(model):
         return t.device
     return torch.device("cpu")
@@ -151,5 +169,6 @@ def inference_on(name: str | torch.device | None):
 def add_device_argument(parser) -> None:
     """``--device`` for a command (one definition; the help names the default)."""
     parser.add_argument("--device", choices=DEVICES, default=None, metavar="|".join(DEVICES),
-                        help="where to compute: cpu (default; deterministic), cuda, mps, or auto "
-                             "(cuda, else mps, else cpu); a device this machine lacks is an error")
+                        help="where to compute: cpu (the default; deterministic), cuda, mps, or auto (cuda, "
+                             "else mps, else cpu); sets train.device when training; a device this machine "
+                             "lacks is a one-line error")

@@ -104,7 +104,7 @@ def test_bf16_autocast_trains_on_cpu_to_finite_useful_numbers():
         assert all(np.isfinite(v) for v in r.beta.values())
         assert all(v.dtype != torch.bfloat16 for v in r.model.state_dict().values())  # float32 master weights
     # bf16 changes the numbers but not what is learned: text (the strongest) leads, quality comparable
-    assert rbf.metrics["test"]["corr"] > 0.6, rbf.metrics["test"]
+    assert rbf.metrics["test"]["corr"] > max(0.4, r32.metrics["test"]["corr"] - 0.1), (rbf.metrics, r32.metrics)
     assert rbf.metrics["test"]["mae"] < 1.25 * r32.metrics["test"]["mae"]
     assert max(rbf.share, key=rbf.share.get) == "text"
     assert not np.allclose(list(r32.beta.values()), list(rbf.beta.values()), atol=1e-7)  # autocast was on
@@ -200,3 +200,38 @@ def test_estimator_takes_device_and_precision(tmp_path, monkeypatch):
         MWeight.load(tmp_path / "m.pt", device="cuda")
     with pytest.raises(MWeightError, match="train.device = 'cuda': CUDA is not available"):
         MWeight(epochs=1, device="cuda").fit(ds.modalities, ds.label, split=ds.split, lengths=ds.lengths)
+
+
+@pytest.mark.skipif(not NO_CUDA, reason="checks the error on a machine without CUDA")
+@pytest.mark.parametrize("command", [
+    ["train", "--data", "{tmp}/absent.npz", "--out", "{tmp}/run"],
+    ["predict", "{tmp}/no_run", "--out", "{tmp}/p.csv"],
+    ["explain", "{tmp}/no_run"],
+    ["ablate", "{tmp}/no_run"],
+    ["repro", "dna", "--out", "{tmp}/repro", "--quick"],
+])
+def test_cli_device_cuda_without_cuda_is_one_line_exit_2(tmp_path, command):
+    args = [a.format(tmp=tmp_path) for a in command]
+    r = _cli(*args, "--device", "cuda")
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert lines == [lines[0]] and lines[0].startswith("mweight: error: --device = 'cuda': CUDA is not available")
+    assert r.stdout == "" and list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_cli_device_cpu_trains_and_predicts(tmp_path):
+    ds = _skewed(n=200)
+    data = tmp_path / "d.npz"
+    np.savez(data, id=ds.id, label=ds.label, split=ds.split, text=ds.modalities["text"],
+             video=ds.modalities["video"])
+    r = _cli("train", "--data", data, "--out", tmp_path / "run", "--device", "cpu", "--quiet",
+             "--set", "train.epochs=2", "--set", "train.precision=bf16")
+    assert r.returncode == 0, r.stderr
+    import yaml
+
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["train"]["device"] == "cpu" and saved["train"]["precision"] == "bf16"
+    r = _cli("predict", tmp_path / "run", "--out", tmp_path / "p.csv", "--device", "cpu")
+    assert r.returncode == 0, r.stderr
+    r = _cli("train", "--data", data, "--out", tmp_path / "run2", "--device", "gpu")
+    assert r.returncode == 2 and "invalid choice: 'gpu'" in r.stderr

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..devices import add_device_argument, use_device
+
 EPILOG = """examples:
   mweight ablate runs/mosi/seed_1
   mweight ablate runs/mosi                       # every seed: mean ± std, rank agreement per seed
@@ -30,6 +32,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("--json", metavar="OUT.json",
                    help="where to write the results (default RUN_DIR/ablation.json, replaced on every run)")
     p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -41,6 +44,7 @@ def run(args) -> int:
 
     if args.json:  # before any work; the default RUN_DIR/ablation.json is this command's own file
         check_output_file(args.json, "--json", overwrite=args.overwrite)
+    use_device(args.device)  # an absent device: one line, exit 2
     if args.repeats < 1:
         raise MWeightError(f"--repeats {args.repeats}: expected an integer >= 1")
     from ..analysis import ablate_run, format_ablation, open_run, run_dirs

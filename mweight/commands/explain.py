@@ -5,6 +5,8 @@ import sys
 
 import argparse
 
+from ..devices import add_device_argument, use_device
+
 EPILOG = """examples:
   mweight explain runs/mosi/seed_1
   mweight explain runs/mosi/seed_1 --id 03bSnISJMiM_1
@@ -26,6 +28,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("--transcripts", metavar="CSV", help="id,transcript CSV (default: the dataset's 'transcript' column)")
     p.add_argument("--json", metavar="OUT.json", help="also write the explanation as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -34,6 +37,7 @@ def run(args) -> int:
 
     if args.json:  # before any work
         check_output_file(args.json, "--json", overwrite=args.overwrite)
+    use_device(args.device)  # an absent device: one line, exit 2
     from ..analysis import explain_segment, format_explanation, global_relevance, load_inputs, open_run, predict
     from ..transcripts import dataset_transcripts, read_transcripts
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..devices import add_device_argument, use_device
+
 EPILOG = """examples:
   mweight predict runs/mosi/seed_1 --data mosi.npz --out pred.csv
   mweight predict runs/mosi/seed_1 --data mosi.npz --split test --out test.csv
@@ -26,6 +28,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("--split", metavar="NAME", help="only rows of this split (train/valid/test)")
     p.add_argument("--ids", metavar="ID1,ID2,...", help="only these ids (in this order)")
     p.add_argument("--ids-file", metavar="IDS.txt", help="only the ids in this file (one per line)")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -34,6 +37,7 @@ def run(args) -> int:
     from ..fileio import atomic_path, check_output_file
 
     check_output_file(args.out, "--out", overwrite=args.overwrite)  # before any work
+    use_device(args.device)  # an absent device: one line, exit 2
     from ..analysis import load_inputs, open_run, predict, read_ids_file, run_dataset, select_ids
 
     lr = open_run(args.run_dir)

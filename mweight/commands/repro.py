@@ -6,6 +6,7 @@ import os
 import shlex
 import sys
 
+from ..devices import add_device_argument, use_device
 from ..errors import MWeightError
 
 EPILOG = """\
@@ -61,6 +62,7 @@ def add_parser(subparsers, name: str, help_text: str) -> argparse.ArgumentParser
     dna.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                      help="extra config override for every run (explorations; not the documented setting)")
     dna.add_argument("--quiet", action="store_true", help="no progress bar (one line per finished run)")
+    add_device_argument(dna)
     dna.set_defaults(func=run)
     return parser
 
@@ -70,6 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from ..repro.dna import parse_experiments, parse_seeds, run_dna
 
     check_output_dir(args.out, "--out")  # before any work
+    if use_device(args.device):  # an absent device: one line, exit 2; then every run trains there
+        args.overrides = [*args.overrides, f"train.device={args.device}"]
 
     names = parse_experiments(args.experiment)
     seeds = parse_seeds(args.seeds, args.quick)

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..devices import add_device_argument, use_device
 from ..errors import MWeightError
 
 EPILOG = """search space (YAML, any dotted config key):
@@ -55,6 +56,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     r.add_argument("--cpus-per-trial", type=float, default=1, metavar="C", help="CPUs per trial (default 1)")
     r.add_argument("--gpus-per-trial", type=float, default=0, metavar="G", help="GPUs reserved per trial (default 0)")
     r.add_argument("--max-concurrent", type=int, metavar="N", help="at most N trials at once (default: as many as fit)")
+    add_device_argument(c)
     p.set_defaults(func=run)
 
 
@@ -72,6 +74,8 @@ def run(args) -> int:
     from ..fileio import check_output_dir
 
     check_output_dir(args.out, "--out")
+    if use_device(args.device):  # an absent device: one line, exit 2; then every trial trains there
+        args.overrides = [*args.overrides, f"train.device={args.device}"]
     if args.max_concurrent is not None and args.max_concurrent < 1:
         raise MWeightError(f"--max-concurrent {args.max_concurrent}: expected an integer >= 1")
     result = run_sweep(data=args.data, space=args.space, out=args.out, preset=args.preset, config_file=args.config,

@@ -5,6 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..devices import add_device_argument, use_device
 from ..errors import MWeightError
 from ..seeds import SEEDS_HELP, parse_seeds
 
@@ -41,6 +42,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
                    help="with --seeds: run the seeds in parallel on Ray Tune (local cores, or --address; "
                    "needs pip install mweight[sweep])")
     r.add_argument("--address", metavar="ray://HOST:PORT|auto", help="with --parallel: a running Ray cluster")
+    add_device_argument(c)
     p.set_defaults(func=run)
 
 
@@ -65,6 +67,8 @@ def run(args) -> int:
         extra["data"]["split_key"] = args.split_key
     if args.quiet:
         extra["train"] = {"progress": False}
+    if use_device(args.device):  # an absent device: one line, exit 2, before any data is read
+        extra.setdefault("train", {})["device"] = args.device
     cfg = resolve_config(args.preset, args.config, args.overrides, extra=extra)
     seeds = parse_seeds(args.seeds)
     if getattr(args, "parallel", False):
