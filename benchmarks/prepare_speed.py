@@ -21,10 +21,15 @@ machine; the median of the per-round ratios is the figure):
    ``git archive <commit> | tar -x -C DIR``) the same command run with that
    code, and a check that both outputs hold identical arrays.
 
-``--stages`` also runs the preparation in-process under cProfile and prints the
-time per stage (read, hash, align, write).
+``--cold`` times every step also with the files dropped from the page cache
+first (``posix_fadvise(DONTNEED)`` on this benchmark's files only), i.e. read
+from the disk as after a download some time ago. CPU = user + system time of
+the command's whole process tree: the work done, whatever the load.
+``--stages`` runs one preparation (and the baseline's) in a single process
+under cProfile, without worker processes, and prints the time per stage (read,
+hash, align, words, write).
 
-    python benchmarks/prepare_speed.py [--rounds 3] [--workdir DIR] [--baseline-src DIR] [--compress] [--stages]
+    python benchmarks/prepare_speed.py [--rounds 3] [--workdir DIR] [--baseline-src DIR] [--compress] [--cold] [--stages]
 """
 from __future__ import annotations
 
@@ -32,6 +37,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import statistics
 import subprocess
 import sys
@@ -43,7 +49,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, os.environ.get("MWEIGHT_BENCH_SRC", str(REPO)))  # --stages runs the baseline's code through this
 
 from mweight.prepare.csd import write_csd  # noqa: E402
 from mweight.prepare.folds import mosi_split_of_video  # noqa: E402
@@ -125,10 +131,22 @@ def build(directory: Path, seed: int = 0) -> dict:
             "bytes": sum(p.stat().st_size for p in directory.glob("*.csd"))}
 
 
-def raw_read(directory: Path) -> float:
+def evict(directory: Path) -> None:
+    """Drop this benchmark's .csd files (only them) from the page cache: the next read comes from the disk."""
+    for path in directory.glob("*.csd"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def raw_read(directory: Path, cold: bool = False) -> float:
     """Every video's features and intervals of every file, read with h5py (no processing)."""
     import h5py
 
+    if cold:
+        evict(directory)
     t0 = time.perf_counter()
     for path in sorted(directory.glob("*.csd")):
         with h5py.File(path, "r") as h:
@@ -139,17 +157,23 @@ def raw_read(directory: Path) -> float:
     return time.perf_counter() - t0
 
 
-def prepare(directory: Path, out: Path, src: Path, extra: list[str]) -> tuple[float, str]:
+def prepare(directory: Path, out: Path, src: Path, extra: list[str], cold: bool = False) -> tuple[float, float, str]:
+    """``mweight prepare mosi`` as a subprocess with the code in ``src``: (wall s, CPU s of the child tree, stdout)."""
     env = dict(os.environ, PYTHONPATH=str(src))
     if out.exists():
         out.unlink()
+    if cold:
+        evict(directory)
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "mweight", "prepare", "mosi", "--csd-dir", str(directory),
                            "--out", str(out), *extra], capture_output=True, text=True, env=env, cwd=str(src))
     wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"prepare failed ({src}):\n{proc.stderr}")
-    return wall, proc.stdout.strip()
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu, proc.stdout.strip()
 
 
 def same_arrays(a: Path, b: Path) -> str:
@@ -166,32 +190,57 @@ def same_arrays(a: Path, b: Path) -> str:
     return "identical"
 
 
-def stages(directory: Path, out: Path, compress: bool) -> None:
-    """The preparation in this process under cProfile: time per stage (cumulative seconds)."""
+def stages_child(directory: str, out: str, compress: bool) -> None:
+    """One preparation in this process under cProfile (the code on sys.path: new or baseline), all work in
+    this thread (no worker process, no read-ahead thread), so every stage is seen; prints JSON (wall s)."""
     import cProfile
     import pstats
 
-    from mweight.prepare import mosi
+    from mweight.prepare import mosi, pipeline
 
-    kwargs = {"compress": compress} if compress else {}
+    new = hasattr(pipeline, "FileJob")
+    kwargs = {}
+    if new:  # jobs in this process, no read-ahead thread
+        def plain(data, order):
+            for vid in order:
+                yield vid, data[vid]
+
+        pipeline._read_ahead = plain
+        kwargs = {"workers": 0, "compress": compress}
     prof = cProfile.Profile()
     t0 = time.perf_counter()
     prof.enable()
     mosi.prepare_csd(out, csd_dir=directory, **kwargs)
     prof.disable()
-    wall = time.perf_counter() - t0
-    st = pstats.Stats(prof)
+    total = time.perf_counter() - t0
+    cum: dict[str, float] = {}
+    for (_, _, name), (_, _, tottime, cumtime, _) in pstats.Stats(prof).stats.items():
+        key = "hashlib" if "_hashlib.HASH" in name and "update" in name else name
+        cum[key] = cum.get(key, 0.0) + (tottime if key == "hashlib" else cumtime)
+    hashing = cum.get("hashlib", 0.0)
+    # new code: the hash runs inside the reads (HashingReader.readinto); old code: sha256_of reads each file again
+    read = cum.get("_read_video", 0.0) + cum.get("intervals", 0.0) - (hashing if new else 0.0)
+    reread = max(cum.get("sha256_of", 0.0) - hashing, 0.0) if not new else cum.get("_hash_file", 0.0)
+    result = {"read (h5py, checks)": read, "hash (hashlib)": hashing, "file reads for the hash only": reread,
+              "align to the words": cum.get("align_video", 0.0), "write .npz": cum.get("write_dataset", 0.0)}
+    result["rest (words pass, scatter, sort)"] = total - sum(result.values())
+    result["total (one process, profiled)"] = total
+    print(json.dumps(result))
+
+
+def stages(directory: Path, tmp: Path, compress: bool, baseline: str | None) -> None:
     rows = {}
-    for (filename, _, name), (_, _, _, cum, _) in st.stats.items():
-        rows.setdefault(name, 0.0)
-        rows[name] = max(rows[name], cum)
-    print(f"in-process preparation under cProfile: {wall:.2f} s; cumulative time of the stages:")
-    wanted = ["_read_video", "read_direct", "_read_file", "readinto", "update", "sha256_of", "sha256", "file_sha256",
-              "align_video", "finite_mean_reduce", "overlaps", "_segment_words", "_word_level", "finish",
-              "write_dataset", "savez_compressed", "savez", "_savez", "map", "result", "_wait_for_tstate_lock"]
-    for name in wanted:
-        if name in rows and rows[name] >= 0.01:
-            print(f"  {rows[name]:6.2f} s  {name}")
+    for name, src in [("after", REPO)] + ([("before", Path(baseline))] if baseline else []):
+        env = dict(os.environ, PYTHONPATH=str(src), MWEIGHT_BENCH_SRC=str(src))
+        proc = subprocess.run([sys.executable, __file__, "--stages-child", str(directory), str(tmp / f"stages_{name}.npz"),
+                               *(["--compress"] if compress and name == "after" else [])],
+                              capture_output=True, text=True, env=env, check=True)
+        rows[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    cols = [c for c in ("before", "after") if c in rows]
+    print("time per stage, one process under cProfile (overhead included), no worker process: the work, not the overlap (s):")
+    print(f"  {'stage':34s}" + "".join(f"{c:>9s}" for c in cols))
+    for stage in rows["after"]:
+        print(f"  {stage:34s}" + "".join(f"{rows[c][stage]:9.2f}" for c in cols))
 
 
 def main() -> None:
@@ -200,10 +249,17 @@ def main() -> None:
     ap.add_argument("--workdir", default=None, help="generate into this folder and keep it for a re-run (never inside the repository)")
     ap.add_argument("--baseline-src", default=None, help="a source tree of older mweight code to time side by side")
     ap.add_argument("--compress", action="store_true", help="pass --compress to the (new) prepare")
+    ap.add_argument("--cold", action="store_true", help="also time every step with the .csd files dropped from the page "
+                                                        "cache first (posix_fadvise DONTNEED on these files only)")
     ap.add_argument("--stages", action="store_true", help="also profile one in-process preparation (time per stage)")
+    ap.add_argument("--stages-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.stages_child:
+        stages_child(*args.stages_child, args.compress)
+        return
     with tempfile.TemporaryDirectory(prefix="mosi_prepare_bench_") as tmp:
-        directory = Path(args.workdir or Path(tmp) / "csd")
+        tmp = Path(tmp)
+        directory = Path(args.workdir or tmp / "csd")
         directory.mkdir(parents=True, exist_ok=True)
         stamp = directory / "generated.json"
         t0 = time.perf_counter()
@@ -219,33 +275,41 @@ def main() -> None:
         print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
               f"load average before: {os.getloadavg()[0]:.2f}")
         extra = ["--compress"] if args.compress else []
-        raw_read(directory)  # warm the page cache: every timing below reads from memory
-        rows = []
-        out, old_out = Path(tmp) / "mosi.npz", Path(tmp) / "mosi_baseline.npz"
+        out, old_out = tmp / "mosi.npz", tmp / "mosi_baseline.npz"
+        modes = ["warm"] + (["cold"] if args.cold else [])
+        rows: dict[str, list[dict]] = {m: [] for m in modes}
+        raw_read(directory)  # warm the page cache
         for r in range(args.rounds):
-            row = {"raw": raw_read(directory)}
-            row["prepare"], summary = prepare(directory, out, REPO, extra)
-            if args.baseline_src:
-                row["baseline"], _ = prepare(directory, old_out, Path(args.baseline_src), [])
-            row["load"] = os.getloadavg()[0]
-            rows.append(row)
-            base = f"   baseline {row['baseline']:5.2f} s ({row['baseline'] / row['raw']:.2f}x)" if "baseline" in row else ""
-            print(f"round {r + 1}: raw read {row['raw']:5.2f} s   prepare {row['prepare']:5.2f} s "
-                  f"({row['prepare'] / row['raw']:.2f}x){base}   load {row['load']:.2f}")
+            for mode in modes:
+                cold = mode == "cold"
+                row = {"raw": raw_read(directory, cold)}
+                row["prepare"], row["cpu"], summary = prepare(directory, out, REPO, extra, cold)
+                if args.baseline_src:
+                    row["baseline"], row["baseline_cpu"], _ = prepare(directory, old_out, Path(args.baseline_src), [], cold)
+                row["load"] = os.getloadavg()[0]
+                rows[mode].append(row)
+                base = (f" | baseline {row['baseline']:5.2f} s ({row['baseline'] / row['raw']:5.2f}x, CPU {row['baseline_cpu']:4.1f} s)"
+                        if "baseline" in row else "")
+                print(f"round {r + 1} {mode}: raw read {row['raw']:5.2f} s | prepare {row['prepare']:5.2f} s "
+                      f"({row['prepare'] / row['raw']:5.2f}x, CPU {row['cpu']:4.1f} s){base} | load {row['load']:.2f}")
         print("  " + summary)
-        med = {k: statistics.median(x[k] for x in rows) for k in rows[0]}
-        ratio = statistics.median(x["prepare"] / x["raw"] for x in rows)
-        print(f"median: raw read {med['raw']:.2f} s, mweight prepare mosi{' --compress' if args.compress else ''} "
-              f"{med['prepare']:.2f} s; ratio prepare / raw read {ratio:.2f}x (median of the rounds)")
-        print(f"output {out.stat().st_size / 1e6:.0f} MB")
-        if args.baseline_src:
-            bratio = statistics.median(x["baseline"] / x["raw"] for x in rows)
-            print(f"baseline ({args.baseline_src}): {med['baseline']:.2f} s, {bratio:.2f}x the raw read, output "
-                  f"{old_out.stat().st_size / 1e6:.0f} MB; arrays vs the new output: {same_arrays(out, old_out)}")
+        result = {}
+        for mode in modes:
+            med = {k: statistics.median(x[k] for x in rows[mode]) for k in rows[mode][0]}
+            ratio = statistics.median(x["prepare"] / x["raw"] for x in rows[mode])
+            line = (f"{mode} page cache, median of {args.rounds}: raw read {med['raw']:.2f} s; mweight prepare mosi"
+                    f"{' --compress' if args.compress else ''} {med['prepare']:.2f} s = {ratio:.2f}x the raw read")
+            if args.baseline_src:
+                bratio = statistics.median(x["baseline"] / x["raw"] for x in rows[mode])
+                line += f"; baseline {med['baseline']:.2f} s = {bratio:.2f}x"
+            print(line)
+            result[mode] = {"raw_read_s": med["raw"], "prepare_s": med["prepare"], "ratio": ratio}
+        print(f"output {out.stat().st_size / 1e6:.0f} MB" + (f", baseline output {old_out.stat().st_size / 1e6:.0f} MB; "
+              f"arrays of the two outputs: {same_arrays(out, old_out)}" if args.baseline_src else ""))
         if args.stages:
-            stages(directory, Path(tmp) / "stages.npz", args.compress)
+            stages(directory, tmp, args.compress, args.baseline_src)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
-        print(json.dumps({"raw_read_s": med["raw"], "prepare_s": med["prepare"], "ratio": ratio}))
+        print(json.dumps(result))
 
 
 if __name__ == "__main__":

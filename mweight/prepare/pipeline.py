@@ -497,7 +497,7 @@ def prepare_csd(
                    "compress": compress}
         if level == "segment":
             ref = {vid: labels.intervals[vid] for vid in videos}
-            jobs = {r: _submit(pool, FileJob(seq.path, tuple(videos), ref, epsilon)) for r, seq in mods.items()}
+            jobs = _submit_all(pool, {r: FileJob(seq.path, tuple(videos), ref, epsilon) for r, seq in mods.items()})
             cols = _segment_level(labels, mods, videos, epsilon, missing, report, jobs)
         else:
             ref_role = "words" if words is not None else ("text" if "text" in mods else None)
@@ -505,8 +505,8 @@ def prepare_csd(
                 raise MWeightError("--level word: no words or word-vector .csd (expected *TimestampedWords* or "
                                    "*WordVectors* / GloVe; use --level segment for frame features only)")
             ref_path = seqs[ref_role].path
-            jobs = {r: _submit(pool, FileJob(seq.path, tuple(videos), None if r == ref_role else ref_path, epsilon))
-                    for r, seq in mods.items()}
+            jobs = _submit_all(pool, {r: FileJob(seq.path, tuple(videos), None if r == ref_role else ref_path, epsilon)
+                                      for r, seq in mods.items()})
             cols = _word_level(labels, mods, words, videos, seq_len, keep_sp, epsilon, missing, report, jobs)
         for seq in seqs.values():
             digest = seq.sha256()  # the words file: hashed while read, plus its unread rest
@@ -595,8 +595,26 @@ class _InProcess:
         return self._result
 
 
-def _submit(pool: ProcessPoolExecutor | None, job: FileJob) -> Future | _InProcess:
-    return pool.submit(align_file, job) if pool is not None else _InProcess(job)
+def _submit_all(pool: ProcessPoolExecutor | None, jobs: Mapping[str, FileJob]) -> dict[str, Future | _InProcess]:
+    """Submit the jobs, largest file first (the longest job starts first; the others fill the other cores)."""
+    if pool is None:
+        return {role: _InProcess(job) for role, job in jobs.items()}
+    order = sorted(jobs, key=lambda role: -jobs[role].path.stat().st_size)
+    submitted = {role: pool.submit(align_file, jobs[role]) for role in order}
+    return {role: submitted[role] for role in jobs}
+
+
+def _finished_first(jobs: Mapping[str, Future | _InProcess], roles: list[str]) -> Iterator[str]:
+    """``roles`` in the order their jobs finish (this process fills one file's columns while a
+    worker is still on another); in the given order for jobs run here."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    pending = {jobs[r]: r for r in roles if isinstance(jobs[r], Future)}
+    yield from (r for r in roles if not isinstance(jobs[r], Future))
+    while pending:
+        done, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for future in [f for f in pending if f in done]:  # in submission order among those done
+            yield pending.pop(future)
 
 
 def _ignore_sigint() -> None:
@@ -789,12 +807,14 @@ def _word_level(labels: _Labels, mods, words, videos, seq_len, keep_sp, epsilon,
         report.extra["text_vocab"] = vocab_list
         report.notes.append("text = word token ids (0 = padding; vocabulary in meta_json text_vocab); add a word-vector .csd for GloVe features")
     imputed = {}
+    for role, seq in mods.items():  # the columns in modality order, filled as the jobs finish
+        cols[role] = np.zeros((n, seq_len, seq.dim), dtype=np.float32)  # dim from the file's header
+        cols[f"{role}_lengths"] = lengths
+        imputed[role] = 0
     # Per file (a job: the SDK's align to the words with collapse=mean, video by video), then
     # impute() zeros for words without frames, then each segment's first seq_len words.
-    for role, seq in mods.items():
-        dim = seq.dim  # from the file's header
-        mat = np.zeros((n, seq_len, dim), dtype=np.float32)
-        imputed[role] = 0
+    for role in _finished_first(jobs, list(mods)):
+        seq, mat, dim = mods[role], cols[role], cols[role].shape[2]
         aligned = jobs[role].result()[0]
         for v_index, vid in enumerate(progress(videos, f"{role}: {Path(seq.path).name}")):
             ref_rows, features = aligned.pop(vid)  # pop: the per-video results are freed as they are used
@@ -806,8 +826,6 @@ def _word_level(labels: _Labels, mods, words, videos, seq_len, keep_sp, epsilon,
                 imputed[role] += len(per_word) - len(ref_rows)
             s, e = bounds[v_index], bounds[v_index + 1]
             mat[seg_of[s:e], pos[s:e]] = per_word[word_of[s:e]]
-        cols[role] = mat
-        cols[f"{role}_lengths"] = lengths
         if seq is ref:
             del imputed[role]
     if words is not None:
