@@ -207,6 +207,7 @@ def test_estimator_takes_device_and_precision(tmp_path, monkeypatch):
     ["train", "--data", "{tmp}/absent.npz", "--out", "{tmp}/run"],
     ["predict", "{tmp}/no_run", "--out", "{tmp}/p.csv"],
     ["explain", "{tmp}/no_run"],
+    ["evaluate", "{tmp}/no_run"],
     ["ablate", "{tmp}/no_run"],
     ["repro", "dna", "--out", "{tmp}/repro", "--quick"],
 ])

@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..devices import add_device_argument, use_device
+
 EPILOG = """examples:
   mweight evaluate runs/mosi                          # every seed_<s>/ of a multi-seed run, mean ± std
   mweight evaluate runs/mosi/seed_1                   # one run, on the dataset it was trained on
@@ -23,6 +25,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     p.add_argument("--split-key", metavar="KEY", help="split column of --data (default: the run's)")
     p.add_argument("--json", metavar="OUT.json", help="also write the results as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace --json if it exists")
+    add_device_argument(p)
     p.set_defaults(func=run)
 
 
@@ -48,6 +51,7 @@ def run(args) -> int:
 
     if args.json:  # before any work: never replace a file this command did not write
         check_output_file(args.json, "--json", overwrite=args.overwrite)
+    use_device(args.device)  # an absent device: one line, exit 2
     from ..analysis import evaluate_run, metrics_table, open_run, run_dirs
 
     dirs = run_dirs(args.run_dir)
