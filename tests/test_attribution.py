@@ -211,3 +211,51 @@ def test_cli_run_writes_attribution_and_shapley_columns(tmp_path):
     assert np.allclose(pred["bias"] + pred[["text", "audio", "text*audio"]].sum(axis=1), pred["prediction"],
                        atol=1e-4)
     _ = pytest
+
+
+def _sims_like(n=600, seed=0):
+    """CH-SIMS-like: each modality has its own latent sentiment (skewed, correlated with the others);
+    annotators' unimodal labels see one modality, the multimodal label mixes all three; every label
+    sits on SIMS' grid of fifths in [-1, 1]."""
+    rng = np.random.default_rng(seed)
+    common = rng.gamma(2.0, size=n) - 2.0
+    s = {m: 0.5 * common + rng.standard_t(4, size=n) * w for m, w in (("text", 1.0), ("audio", 0.6), ("video", 0.8))}
+    grid = lambda x: np.clip(np.round(np.tanh(x) * 5) / 5, -1, 1)  # noqa: E731
+    uni = {m: grid(v + 0.2 * rng.normal(size=n)) for m, v in s.items()}
+    multi = grid(0.6 * s["text"] + 0.2 * s["audio"] + 0.2 * s["video"])
+    return s, uni, multi
+
+
+def test_unimodal_label_agreement_tells_modality_truth_from_overall_sentiment():
+    from mweight.attribution import unimodal_label_agreement, unimodal_labels
+
+    s, uni, multi = _sims_like()
+    rng = np.random.default_rng(1)
+    phi = {"text": np.tanh(s["text"]) + 0.1 * rng.normal(size=len(multi)),  # tracks its own modality
+           "audio": 0.5 * multi + 0.05 * rng.normal(size=len(multi)),        # tracks the overall label only
+           "video": np.tanh(s["video"]) * 0.3}
+    columns = {"label_text": uni["text"], "label_audio": uni["audio"], "label_video": uni["video"],
+               "label_happy": np.zeros(len(multi))}  # an emotion column is not a modality's label
+    labels = unimodal_labels(columns, ["text", "audio", "video"])
+    assert set(labels) == {"text", "audio", "video"}
+    res = unimodal_label_agreement(phi, multi, labels)
+    t, a = res["text"], res["audio"]
+    assert t["pearson_unimodal"] > 0.8 and t["pearson_difference"] > 0 and t["pearson_difference_ci"][0] > 0
+    assert a["pearson_multimodal"] > 0.9 and a["pearson_difference"] < 0 and a["pearson_difference_ci"][1] < 0
+    assert res["video"]["spearman_unimodal"] > res["video"]["spearman_multimodal"]
+    assert np.isclose(t["pearson_unimodal"], np.corrcoef(phi["text"], uni["text"])[0, 1])
+    lo, hi = t["pearson_unimodal_ci"]
+    assert lo < t["pearson_unimodal"] < hi
+
+
+def test_unimodal_label_agreement_skips_missing_values_and_modalities():
+    from mweight.attribution import unimodal_label_agreement
+
+    s, uni, multi = _sims_like(n=200)
+    y_text = uni["text"].copy()
+    y_text[:50] = np.nan  # unlabelled samples
+    phi = {"text": s["text"], "audio": np.zeros(200)}  # audio contributes nothing: correlation undefined
+    res = unimodal_label_agreement(phi, multi, {"text": y_text, "audio": uni["audio"], "video": uni["video"]},
+                                   intervals=False)
+    assert set(res) == {"text", "audio"} and res["text"]["n"] == 150
+    assert math.isnan(res["audio"]["pearson_unimodal"]) and "pearson_unimodal_ci" not in res["text"]
