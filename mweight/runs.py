@@ -210,6 +210,7 @@ def write_run(run_dir: str | Path, result: FitResult, cfg: Config, ds: Dataset, 
                  "train_samples_per_second": round(result.samples_per_second, 1),
                  **({"restarts": result.extra["restarts"], "restart_chosen": result.extra["restart_chosen"]}
                     if "restarts" in result.extra else {}),
+                 **({"calibration": result.extra["calibration"]} if "calibration" in result.extra else {}),
                  "labels": {k: v for k, v in METRIC_LABELS.items()}},
     })
     write_json(run_dir / "relevance.json", {
