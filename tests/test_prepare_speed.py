@@ -245,3 +245,20 @@ def test_compress_flag(tmp_path, csd_dir):
     assert digests(out) == OLD_PATH["fixture_word"]
     assert "--compress" in run_prepare("mosi", "--help").stdout
     assert "--compress" in run_prepare("sims", "--help").stdout
+
+
+def test_an_error_stops_the_workers(tmp_path, csd_dir, monkeypatch):
+    """An error in this process while the jobs run (here: the words pass) ends the worker processes
+    at once instead of waiting for their jobs; the error is the one raised."""
+    import multiprocessing
+
+    def broken(*args, **kwargs):
+        raise pipeline.MWeightError("words pass failed")
+
+    monkeypatch.setattr(pipeline, "_segment_words", broken)
+    with pytest.raises(pipeline.MWeightError, match="words pass failed"):
+        mosi.prepare_csd(tmp_path / "o.npz", csd_dir=csd_dir, workers=2)
+    for child in multiprocessing.active_children():
+        child.join(timeout=10)
+    assert not multiprocessing.active_children()
+    assert not (tmp_path / "o.npz").exists()

@@ -27,7 +27,7 @@ import os
 import re
 import sys
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Mapping
@@ -467,9 +467,7 @@ def prepare_csd(
         raise MWeightError(f"--seq-len: {seq_len} (expected a positive number of words)")
     with ExitStack() as stack:
         # Worker processes start before any HDF5 file is open here, so they inherit no open file.
-        pool = _start_pool(workers, len([r for r in roles if r not in ("labels", "words")]))
-        if pool is not None:
-            stack.callback(pool.shutdown, wait=True, cancel_futures=True)
+        pool = stack.enter_context(_pool(workers, len([r for r in roles if r not in ("labels", "words")])))
         # words are read here (hashed while read); the feature files by the jobs (hashed there)
         seqs = {role: stack.enter_context(open_csd(p, hashing=role == "words")) for role, p in roles.items() if role != "labels"}
         report.files += list(roles.values())
@@ -621,6 +619,24 @@ def _ignore_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is handled by the parent, which stops the pool
+
+
+@contextmanager
+def _pool(workers: int | None, n_jobs: int) -> Iterator[ProcessPoolExecutor | None]:
+    """:func:`_start_pool`, stopped at the end: after the jobs on success; at once on an error or
+    Ctrl-C (the workers are terminated: a MOSEI-sized job would otherwise run on for minutes)."""
+    pool = _start_pool(workers, n_jobs)
+    if pool is None:
+        yield None
+        return
+    try:
+        yield pool
+    except BaseException:
+        for process in list((getattr(pool, "_processes", None) or {}).values()):  # our own workers only
+            process.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _start_pool(workers: int | None, n_jobs: int) -> ProcessPoolExecutor | None:
