@@ -259,3 +259,30 @@ def test_unimodal_label_agreement_skips_missing_values_and_modalities():
                                    intervals=False)
     assert set(res) == {"text", "audio"} and res["text"]["n"] == 150
     assert math.isnan(res["audio"]["pearson_unimodal"]) and "pearson_unimodal_ci" not in res["text"]
+
+
+def test_trained_model_shapley_values_follow_each_modalitys_own_label():
+    """End to end on SIMS-like data: features carry each modality's latent sentiment; the
+    multimodal label mixes them. The weaker modalities' Shapley values must follow their own
+    human label clearly more than the multimodal one (text, which dominates y, may do both)."""
+    from mweight.attribution import unimodal_label_agreement, unimodal_labels
+    from mweight.runs import decompose
+
+    s, uni, multi = _sims_like(n=900, seed=3)
+    rng = np.random.default_rng(4)
+    noise = {"text": 0.3, "audio": 0.8, "video": 0.5}
+    mods = {m: np.stack([s[m] + noise[m] * rng.normal(size=900) for _ in range(3)], 1).astype(np.float32)
+            for m in s}
+    split = np.array(["train"] * 600 + ["valid"] * 150 + ["test"] * 150)
+    ds = Dataset(modalities=mods, label=multi.astype(np.float32), split=split,
+                 id=np.array([f"v{i // 3}_{i}" for i in range(900)]),
+                 columns={f"label_{m}": v for m, v in uni.items()})
+    res = fit(ds, Config.from_dict({"model": {"hidden": 8, "interactions": "pairs"},
+                                    "train": {"epochs": 15, "progress": False}}))
+    _pred, g, base, _idx, _means, _shap = decompose(res.model, ds)
+    test = ds.split == "test"
+    phi = shapley_values({b: v[test] for b, v in g.items()}, {b: v[test] for b, v in base.items()}, list(mods))
+    labels = {m: v[test] for m, v in unimodal_labels(ds.columns, list(mods)).items()}
+    agree = unimodal_label_agreement(phi, ds.label[test], labels)
+    for m in ("audio", "video"):
+        assert agree[m]["pearson_unimodal"] > 0.6 and agree[m]["pearson_difference_ci"][0] > 0.1, agree[m]
