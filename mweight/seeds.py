@@ -1,10 +1,22 @@
-"""Seeds: the one ``--seeds`` syntax of ``train``, ``sweep`` and ``repro``.
+"""Seeds: the one ``--seeds`` syntax, and the one runner of many training runs.
 
 ``--seeds N`` is a count (seeds ``0 .. N-1``), ``--seeds 1,3,7`` a list, ``--seeds 5,``
-(trailing comma) the one seed 5.
+(trailing comma) the one seed 5 (``train``, ``sweep`` and ``repro`` all read it here).
+
+:func:`run_seeds` trains a list of :class:`SeedJob` (config + run directory) on a backend:
+``sequential`` (``mweight train --seeds``), ``processes`` (``mweight repro dna --jobs``)
+or ``ray`` (``mweight train --seeds ... --parallel``). Every backend trains each job with
+:func:`train_job`, i.e. :func:`mweight.trainrun.train_one`, so a run directory does not
+depend on how it was scheduled.
 """
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from .config import Config
 from .errors import MWeightError
 
 SEEDS_HELP = ("N = N seeds (0..N-1), or a list S1,S2,... (one chosen seed: 5, with a trailing comma); "
@@ -32,3 +44,137 @@ def parse_seeds(text: str | int | None) -> list[int] | None:
         raise MWeightError(f"--seeds {text!r}: expected a positive count (5 = seeds 0..4) or distinct "
                            "non-negative seeds (1,2,3; one seed: 5,)")
     return seeds
+
+
+# -- the seed runner -----------------------------------------------------------------
+@dataclass
+class SeedJob:
+    """One training run: a resolved config (``train.seed`` set) into a standard run directory.
+
+    ``meta`` goes into ``config.yaml``'s ``_meta``; ``start_record``: write the "training"
+    start record first (what ``--resume`` verifies; :func:`mweight.trainrun.prepare_run_dir`).
+    Jobs are picklable: the process and Ray backends send them to workers.
+    """
+
+    config: Config
+    run_dir: Path
+    label: str = ""
+    meta: dict = field(default_factory=dict)
+    resume: bool = False
+    overwrite: bool = False
+    start_record: bool = True
+
+    @property
+    def seed(self) -> int:
+        return int(self.config.train.seed)
+
+    @property
+    def epochs(self) -> int:
+        return int(self.config.train.epochs)
+
+
+def train_job(job: SeedJob, ds=None, on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Train one job with :func:`mweight.trainrun.train_one` (the one training loop) and write its
+    run directory; ``ds`` is the dataset if the caller already loaded it (else it is read and
+    checked here, e.g. in a worker process). Returns a short, picklable summary."""
+    from .trainrun import load_for_training, prepare_run_dir, train_one
+
+    meta = dict(job.meta)
+    if ds is None:
+        ds, record = load_for_training(job.config)
+        meta["carved_validation"] = record or None  # the record of the dataset read here
+    if job.start_record:
+        from .runs import sha256
+
+        sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
+        prepare_run_dir(Path(job.run_dir), job.config, ds, sha, meta, job.resume, job.overwrite)
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = train_one(job.config, ds, Path(job.run_dir), resume=job.resume, meta=meta, on_epoch=on_epoch)
+    return {"label": job.label, "run_dir": str(job.run_dir), "seed": job.seed, "reused": False,
+            "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "epochs_run": len(res.history), "best_epoch": res.best_epoch,
+            "test": dict(res.metrics.get("test", {})), "share": dict(res.share or {})}
+
+
+EpochHook = Callable[[SeedJob, dict], None]
+DoneHook = Callable[[SeedJob, dict], None]
+
+
+def run_sequential(jobs: list[SeedJob], ds=None, *, on_epoch: EpochHook | None = None,
+                   on_done: DoneHook | None = None, **_) -> list[dict]:
+    """One job after the other in this process (progress rows straight from the training loop)."""
+    infos = []
+    for job in jobs:
+        info = train_job(job, ds, on_epoch=(lambda row, job=job: on_epoch(job, row)) if on_epoch else None)
+        if on_done:
+            on_done(job, info)
+        infos.append(info)
+    return infos
+
+
+def _train_in_worker(job: SeedJob, queue) -> dict:
+    return train_job(job, None, on_epoch=lambda row: queue.put((job.label, int(row["epoch"]))))
+
+
+def run_processes(jobs: list[SeedJob], ds=None, *, workers: int = 2, on_epoch: EpochHook | None = None,
+                  on_done: DoneHook | None = None, **_) -> list[dict]:
+    """``workers`` spawned processes, each job reading its own dataset (jobs may differ in data);
+    progress comes back as ``{"epoch": e}`` rows through a queue. Results in job order."""
+    if workers <= 1 or len(jobs) <= 1:
+        return run_sequential(jobs, None, on_epoch=on_epoch, on_done=on_done)
+    import multiprocessing as mp
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    by_label = {j.label: j for j in jobs}
+    if len(by_label) != len(jobs):
+        raise ValueError("run_processes: job labels must be distinct (progress is keyed by label)")
+    infos: dict[int, dict] = {}
+    ctx = mp.get_context("spawn")  # no fork after torch has started its threads
+    with ctx.Manager() as manager, ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        queue = manager.Queue()
+        futures = {pool.submit(_train_in_worker, j, queue): k for k, j in enumerate(jobs)}
+        pending = set(futures)
+        while pending:
+            finished, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            while not queue.empty():
+                label, epoch = queue.get()
+                if on_epoch:
+                    on_epoch(by_label[label], {"epoch": epoch})
+            for f in finished:
+                k = futures[f]
+                infos[k] = f.result()
+                if on_done:
+                    on_done(jobs[k], infos[k])
+    return [infos[k] for k in range(len(jobs))]
+
+
+def run_ray(jobs: list[SeedJob], ds=None, *, address: str | None = None, cpus_per_job: float = 1,
+            on_done: DoneHook | None = None, log=None, **_) -> list[dict]:
+    """One Ray Tune trial per job (local cores, or the cluster at ``address``), on the dataset
+    ``ds`` loaded once by the driver; see :mod:`mweight.sweep.execution`."""
+    from .sweep.execution import train_jobs_on_ray
+
+    infos = train_jobs_on_ray(jobs, ds, address=address, cpus_per_job=cpus_per_job, log=log)
+    for job, info in zip(jobs, infos):
+        if on_done:
+            on_done(job, info)
+    return infos
+
+
+# name -> runner(jobs, ds, **options) -> one summary dict per job, in job order. A runner gets
+# every job at once, so a "batched" backend (all seeds as one vmapped model, issue 17) plugs in
+# here: train len(jobs) members on ``ds`` together, then write each job's run directory.
+BACKENDS: dict[str, Callable[..., list[dict]]] = {
+    "sequential": run_sequential,
+    "processes": run_processes,
+    "ray": run_ray,
+}
+
+
+def run_seeds(jobs: list[SeedJob], backend: str = "sequential", ds=None, **options) -> list[dict]:
+    """Train ``jobs`` on ``backend`` (:data:`BACKENDS`); ``ds``: a dataset shared by every job
+    (the process backend reads each job's own). Options: ``on_epoch(job, row)``,
+    ``on_done(job, info)``, ``workers`` (processes), ``address`` / ``cpus_per_job`` / ``log`` (ray)."""
+    if backend not in BACKENDS:
+        raise MWeightError(f"seed backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    return BACKENDS[backend](list(jobs), ds, **options)

@@ -148,8 +148,9 @@ def _start_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | N
         **(meta or {})}})
 
 
-def _prepare_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | None, meta: dict,
+def prepare_run_dir(run_dir: Path, cfg: Config, ds: Dataset, dataset_sha: str | None, meta: dict,
                      resume: bool, overwrite: bool) -> None:
+    """Before training one run: verify a ``--resume`` against the saved run, or write the start record."""
     if resume and RunDir(run_dir).resumable:
         verify_resume(run_dir, cfg, dataset_sha)
     else:
@@ -176,9 +177,14 @@ def warn_data(ds: Dataset, recorded_sha: str | None = None, current_sha: str | N
     return warnings
 
 
-def print_result(result: FitResult, run_dir: Path, file=sys.stderr) -> None:
-    print(f"[{run_dir}] {result_line(result.metrics, result.best_epoch)}", file=file)
-    att = result.extra.get("attribution")
+def print_run(run_dir: Path, file=sys.stderr) -> None:
+    """The lines printed per finished run, read from its files (the same for every seed backend):
+    the result line, the verdict, and the attribution and beta shares unless there is no evidence."""
+    from .runs import load_run
+
+    run = load_run(run_dir)
+    print(f"[{run_dir}] {result_line(run.metrics, run.metrics.get('info', {}).get('best_epoch'))}", file=file)
+    att = run.attribution()
     trust = (att or {}).get("trust")
     if trust:
         from .trust import verdict_line
@@ -192,52 +198,51 @@ def print_result(result: FitResult, run_dir: Path, file=sys.stderr) -> None:
         from .attribution import format_line
 
         print(f"[{run_dir}] {format_line(att)}", file=file)
-    if result.share and cfg_has_beta(result):
-        shares = ", ".join(f"{b}={v:.3f}" for b, v in sorted(result.share.items(), key=lambda kv: -kv[1]))
+    share = run.relevance.get("share")
+    if share and (att.get("p") is not None if att else True):  # no beta line for relevance: none
+        shares = ", ".join(f"{b}={v:.3f}" for b, v in sorted(share.items(), key=lambda kv: -kv[1]))
         print(f"[{run_dir}] beta share (relevance parameter, depends on p): {shares}", file=file)
-
-
-def cfg_has_beta(result: FitResult) -> bool:
-    att = result.extra.get("attribution") or {}
-    return att.get("p") is not None if att else True
 
 
 def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: bool = False,
                overwrite: bool = False, preset: str | None = None,
-               on_epoch: Callable[[dict], None] | None = None, verbose: bool = True) -> list[tuple[int, Path]]:
+               on_epoch: Callable[[dict], None] | None = None, verbose: bool = True,
+               backend: str = "sequential", **backend_options) -> list[tuple[int, Path]]:
     """Train ``cfg`` once into ``out``, or once per seed into ``out/seed_<s>`` plus a summary.
 
     Every check (output folder, config, data, ``--resume`` against the saved run) runs
-    before the first epoch of the first seed.
+    before the first epoch of the first seed. The seeds run on ``backend`` (see
+    :func:`mweight.seeds.run_seeds`: ``sequential``, or ``ray`` for ``--parallel``).
     """
+    from .seeds import SeedJob, run_seeds
+
     out = Path(out)
+    if backend == "ray":  # trials run in Ray's workers, elsewhere: absolute paths
+        out = out.resolve()
+        cfg = copy.deepcopy(cfg)
+        cfg.data.path = str(Path(cfg.data.path).resolve()) if cfg.data.path else cfg.data.path
     check_run_out(out, seeds, resume, overwrite)
     ds, record = load_for_training(cfg)
     meta = {"preset": preset, "carved_validation": record or None}
     dataset_sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
-    seed_cfgs = []
-    for s in seeds or []:
+    jobs = []
+    for s in seeds if seeds is not None else [None]:
         cfg_s = copy.deepcopy(cfg)
-        cfg_s.train.seed = s
-        seed_cfgs.append((s, seed_dir(out, s), cfg_s))
+        if s is not None:
+            cfg_s.train.seed = s
+        run_dir = out if s is None else seed_dir(out, s)
+        jobs.append(SeedJob(cfg_s, run_dir, label=str(run_dir), meta=meta, resume=resume, overwrite=overwrite,
+                            start_record=backend != "ray"))
     if resume:
-        for _, run_dir, cfg_s in seed_cfgs or [(None, out, cfg)]:
-            if RunDir(run_dir).resumable:
-                verify_resume(run_dir, cfg_s, dataset_sha)
+        for job in jobs:
+            if RunDir(job.run_dir).resumable:
+                verify_resume(job.run_dir, job.config, dataset_sha)
     warn_data(ds)  # after every refusal above: a refused command prints its one error line only
-    done: list[tuple[int, Path]] = []
+    run_seeds(jobs, backend, ds=ds, on_epoch=(lambda job, row: on_epoch(row)) if on_epoch else None,
+              on_done=(lambda job, info: print_run(job.run_dir)) if verbose else None, **backend_options)
+    done = [(job.seed, Path(job.run_dir)) for job in jobs]
     if seeds is None:
-        _prepare_run_dir(out, cfg, ds, dataset_sha, meta, resume, overwrite)
-        res = train_one(cfg, ds, out, resume=resume, meta=meta, on_epoch=on_epoch)
-        if verbose:
-            print_result(res, out)
-        return [(cfg.train.seed, out)]
-    for s, run_dir, cfg_s in seed_cfgs:
-        _prepare_run_dir(run_dir, cfg_s, ds, dataset_sha, meta, resume, overwrite)
-        res = train_one(cfg_s, ds, run_dir, resume=resume, meta=meta, on_epoch=on_epoch)
-        if verbose:
-            print_result(res, run_dir)
-        done.append((s, run_dir))
+        return done
     summary = write_summary(out)
     if verbose:
         trust = summary.get("trust")

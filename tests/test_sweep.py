@@ -279,3 +279,30 @@ def test_a_failing_trial_is_reported_and_the_others_finish(tiny, ray_address):
     md = (out / "results.md").read_text()
     assert "## Failed trials" in md and "classification uses ce" in md
     assert yaml.safe_load((out / "best_config.yaml").read_text())["train"]["loss"] == "ce"
+
+
+def test_asha_ranks_by_the_configured_selection_metric(tmp_path, ray_address):
+    """``--set train.select=corr``: every trial keeps its best epoch by validation corr, and ASHA
+    ranks and stops trials by the same corr (not by MAE, the regression default)."""
+    from conftest import write_mosi_like
+    from mweight.runs import load_run
+
+    data = tmp_path / "reg.npz"
+    write_mosi_like(data, n_videos=12, clips=6, seed=1, skew=True)
+    space = tmp_path / "space.yaml"
+    space.write_text(yaml.safe_dump({"model.p": [1, 2, 4], "train.epochs": 3, "model.hidden": 8,
+                                     "sweep": {"scheduler": "asha", "grace_period": 1, "reduction_factor": 2}}))
+    out = tmp_path / "sw"
+    r = mw("sweep", "--data", data, "--space", space, "--out", out, "--preset", "mnl", "--set", "train.select=corr",
+           "--address", ray_address)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "selecting on valid_corr (max)" in r.stderr and "valid_mae=" not in r.stderr
+    state = json.loads((out / "sweep.json").read_text())
+    assert state["metric"] == "valid_corr" and state["mode"] == "max"
+    table = pd.read_csv(out / "results.csv")
+    assert list(table["valid_corr"]) == sorted(table["valid_corr"], reverse=True)  # ranked by corr
+    for rd in table["run_dir"]:
+        run = load_run(out / rd)
+        hist = run.history
+        best = int(hist.loc[hist["valid_corr"].idxmax(), "epoch"])
+        assert run.metrics["info"]["best_epoch"] == best  # fit selected on corr too

@@ -71,24 +71,18 @@ def run(args) -> int:
         extra.setdefault("train", {})["device"] = args.device
     cfg = resolve_config(args.preset, args.config, args.overrides, extra=extra)
     seeds = parse_seeds(args.seeds)
+    backend, options = "sequential", {}
     if getattr(args, "parallel", False):
-        from ..sweep import require_ray, train_seeds_parallel
+        from ..sweep import require_ray
 
-        require_ray()
+        require_ray()  # the one-line install hint before anything else
         if not seeds:
-            raise MWeightError("--parallel: needs --seeds S1,S2,... (one parallel run per seed)")
-        from ..trainrun import check_run_out
-
-        check_run_out(Path(args.out), seeds, args.resume, args.overwrite)
-        for seed, res_dir in train_seeds_parallel(cfg, Path(args.out), seeds, resume=args.resume,
-                                                  overwrite=args.overwrite, preset=args.preset,
-                                                  address=args.address):
-            print(f"wrote {res_dir}", file=sys.stdout)
-        return 0
+            raise MWeightError("--parallel: needs --seeds N or S1,S2,... (one parallel run per seed)")
+        backend, options = "ray", {"address": args.address}
     from ..trainrun import train_runs  # imports torch: after the checks that do not need it
 
     results = train_runs(cfg, Path(args.out), seeds=seeds, resume=args.resume, overwrite=args.overwrite,
-                         preset=args.preset)
+                         preset=args.preset, backend=backend, **options)
     out = sys.stdout
     for seed, res_dir in results:
         print(f"wrote {res_dir}", file=out)
