@@ -99,3 +99,21 @@ def write_mosi_like(path, n_videos: int = 24, clips: int = 10, seed: int = 0, di
 def mosi_like():
     """:func:`write_mosi_like` as a fixture."""
     return write_mosi_like
+
+
+# -- a trained study ----------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def tiny_study(tmp_path_factory):
+    """Two seeds (3, 1) of the ``mnl`` preset trained by :func:`mweight.trainrun.train_runs` into
+    ``root/out/seed_<s>`` on skewed, correlated MOSI-like data ``root/d.npz`` (a few seconds, once
+    per session). Returns ``(root, data, cfg)``; tests must not modify the runs."""
+    from mweight.config import resolve_config
+    from mweight.trainrun import train_runs
+
+    root = tmp_path_factory.mktemp("tiny_study")
+    data = root / "d.npz"
+    write_mosi_like(data, n_videos=16, clips=6, seed=4, skew=True)
+    cfg = resolve_config("mnl", None, ["train.epochs=2", "train.patience=2", "train.progress=false",
+                                       "train.threads=1", "model.dropout=0.0"], extra={"data": {"path": str(data)}})
+    train_runs(cfg, root / "out", seeds=[3, 1], verbose=False)
+    return root, data, cfg

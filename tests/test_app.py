@@ -23,6 +23,7 @@ pytest.importorskip("streamlit")
 pytest.importorskip("plotly")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
+from conftest import run_cli  # noqa: E402
 from mweight import appdata as A  # noqa: E402
 from mweight.transcripts import read_transcripts  # noqa: E402
 
@@ -42,10 +43,7 @@ FAST = ["--set", "train.epochs=2", "--set", "train.threads=1", "--quiet"]
 
 
 def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    res = subprocess.run([sys.executable, "-m", "mweight", *args], capture_output=True, text=True, cwd=cwd,
-                         timeout=300)
-    assert res.returncode == 0, f"mweight {' '.join(args)} failed:\n{res.stderr[-2000:]}"
-    return res
+    return run_cli(*args, cwd=cwd, timeout=300, check=True)
 
 
 def build_runs(base: Path) -> Path:

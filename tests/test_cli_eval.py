@@ -1,12 +1,11 @@
 """`mweight evaluate / predict / explain / ablate` on a trained run, as a user runs them."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from conftest import run_cli, write_mosi_like
 from mweight.analysis import mean_ablated, permuted, rank_agreement, drop
 from mweight.transcripts import read_transcripts
 from mweight.data import Dataset
@@ -16,26 +15,13 @@ BLOCKS = ["text", "audio", "video", "text*video"]
 
 
 def cli(*args, check=True):
-    r = subprocess.run([sys.executable, "-m", "mweight", *map(str, args)], capture_output=True, text=True)
-    if check:
-        assert r.returncode == 0, r.stderr[-2000:]
-    return r
+    return run_cli(*args, check=check)
 
 
 def write_data(path, n_videos=24, clips=10, seed=0):
-    rng = np.random.default_rng(seed)
-    n = n_videos * clips
-    vid = np.repeat(np.arange(n_videos), clips)
-    ids = np.array([f"vid{v:02d}_{c + 1}" for v, c in zip(vid, np.tile(np.arange(clips), n_videos))])
-    text = rng.normal(size=(n, 6)).astype(np.float32)
-    audio = rng.normal(size=(n, 4)).astype(np.float32)
-    video = rng.normal(size=(n, 5)).astype(np.float32)
-    label = np.clip(1.5 * text[:, 0] + 0.6 * text[:, 1] + 0.2 * rng.normal(size=n), -3, 3)
-    label = (np.round(label * 5) / 5).astype(np.float32)
-    split = np.where(vid < 14, "train", np.where(vid < 18, "valid", "test"))
-    transcript = np.array([f"words of {i}" for i in ids])
-    np.savez(path, id=ids, text=text, audio=audio, video=video, label=label, split=split, transcript=transcript)
-    return dict(id=ids, text=text, audio=audio, video=video, label=label, split=split)
+    """Text carries the label (two columns), audio and video nothing; 14 / 4 / 6 videos."""
+    return write_mosi_like(path, n_videos, clips, seed, weights=(("text", 0, 1.5), ("text", 1, 0.6)), noise=0.2,
+                           splits=(14, 18), transcript="words of {id}")
 
 
 @pytest.fixture(scope="module")

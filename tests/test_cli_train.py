@@ -3,8 +3,6 @@
 The real bc-LSTM features are only loaded (no training) to check the split columns.
 """
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from conftest import run_cli, write_mosi_like
 from mweight.config import resolve_config
 from mweight.data import carve_validation, load_dataset, video_of
 
@@ -22,28 +21,12 @@ FAST = ["--set", "train.epochs=3", "--set", "train.patience=3", "--quiet"]
 
 
 def cli(*args, check=True):
-    r = subprocess.run([sys.executable, "-m", "mweight", *map(str, args)], capture_output=True, text=True)
-    if check:
-        assert r.returncode == 0, r.stderr[-2000:]
-    return r
+    return run_cli(*args, check=check)
 
 
 def utterance_data(path, n_videos=24, clips=10, seed=0, split_only_train_test=False):
     """MOSI-like vectors: text carries the label, audio a little, video nothing."""
-    rng = np.random.default_rng(seed)
-    n = n_videos * clips
-    vid = np.repeat(np.arange(n_videos), clips)
-    ids = np.array([f"vid{v:02d}_{c + 1}" for v, c in zip(vid, np.tile(np.arange(clips), n_videos))])
-    text = rng.normal(size=(n, 6)).astype(np.float32)
-    audio = rng.normal(size=(n, 4)).astype(np.float32)
-    video = rng.normal(size=(n, 5)).astype(np.float32)
-    label = np.clip(1.4 * text[:, 0] + 0.6 * text[:, 1] + 0.3 * audio[:, 0] + 0.3 * rng.normal(size=n), -3, 3)
-    label = np.round(label * 5) / 5  # MOSI-like grid, some exact zeros
-    split = np.where(vid < n_videos * 0.6, "train", np.where(vid < n_videos * 0.75, "valid", "test"))
-    tt = np.where(split == "valid", "train", split)
-    transcript = np.array([f"words of segment {i}" for i in ids])
-    np.savez(path, id=ids, text=text, audio=audio, video=video, label=label.astype(np.float32),
-             split=tt if split_only_train_test else split, tt_split=tt, transcript=transcript)
+    write_mosi_like(path, n_videos, clips, seed, tt_split=True, split_only_train_test=split_only_train_test)
     return path
 
 

