@@ -27,9 +27,12 @@ from the disk as after a download some time ago. CPU = user + system time of
 the command's whole process tree: the work done, whatever the load.
 ``--stages`` runs one preparation (and the baseline's) in a single process
 under cProfile, without worker processes, and prints the time per stage (read,
-hash, align, words, write).
+hash, align, words, write). ``--executors N`` runs the jobs on 2 worker
+processes (the default), on 2 threads, and all in one process, N interleaved
+runs each. ``--memory`` samples the peak memory of the command's process tree.
 
-    python benchmarks/prepare_speed.py [--rounds 3] [--workdir DIR] [--baseline-src DIR] [--compress] [--cold] [--stages]
+    python benchmarks/prepare_speed.py [--rounds 3] [--workdir DIR] [--baseline-src DIR] [--compress] [--cold]
+                                       [--stages] [--executors N] [--memory]
 """
 from __future__ import annotations
 
@@ -243,6 +246,80 @@ def stages(directory: Path, tmp: Path, compress: bool, baseline: str | None) -> 
         print(f"  {stage:34s}" + "".join(f"{rows[c][stage]:9.2f}" for c in cols))
 
 
+EXECUTOR_RUN = """
+import os, sys
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from mweight.prepare import mosi, pipeline
+mode = sys.argv[3]
+if mode == "threads":  # the same jobs on a pool of 2 threads instead of worker processes
+    @contextmanager
+    def threads(workers, n_jobs):
+        with ThreadPoolExecutor(2) as pool:
+            yield pool
+    pipeline._pool = threads
+mosi.prepare_csd(sys.argv[2], csd_dir=sys.argv[1], workers=0 if mode == "in-process" else None)
+"""
+
+
+def executors(directory: Path, tmp: Path, rounds: int) -> None:
+    """The jobs on 2 worker processes (the default), on 2 threads, or all in one process: wall and CPU."""
+    res: dict[str, list[tuple[float, float]]] = {"processes": [], "threads": [], "in-process": []}
+    out = tmp / "executor.npz"
+    for _ in range(rounds):
+        for mode in res:
+            if out.exists():
+                out.unlink()
+            before = resource.getrusage(resource.RUSAGE_CHILDREN)
+            t0 = time.perf_counter()
+            subprocess.run([sys.executable, "-c", EXECUTOR_RUN, str(directory), str(out), mode], check=True,
+                           env=dict(os.environ, PYTHONPATH=str(REPO)))
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            res[mode].append((time.perf_counter() - t0, after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime))
+    print(f"jobs on 2 processes / 2 threads / in one process, median of {rounds} interleaved runs "
+          f"(load average {os.getloadavg()[0]:.1f}):")
+    for mode, v in res.items():
+        print(f"  {mode:11s} wall {statistics.median(x[0] for x in v):5.2f} s   CPU {statistics.median(x[1] for x in v):5.2f} s")
+
+
+def _tree_rss_mb(pid: int) -> tuple[float, float]:
+    """Resident memory of a process and its children (sum, largest), from /proc."""
+    pids = {pid}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as fh:
+                    if int(fh.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        pids.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    sizes = []
+    for p in pids:
+        try:
+            with open(f"/proc/{p}/status") as fh:
+                sizes.append(next(int(ln.split()[1]) for ln in fh if ln.startswith("VmRSS")) / 1024)
+        except (OSError, StopIteration):
+            pass
+    return sum(sizes), max(sizes, default=0.0)
+
+
+def memory(directory: Path, tmp: Path, baseline: str | None) -> None:
+    """Peak resident memory of `mweight prepare mosi` (sum over its process tree, sampled every 50 ms)."""
+    for name, src in [("mweight prepare mosi", REPO)] + ([("baseline", Path(baseline))] if baseline else []):
+        out = tmp / "memory.npz"
+        if out.exists():
+            out.unlink()
+        proc = subprocess.Popen([sys.executable, "-m", "mweight", "prepare", "mosi", "--csd-dir", str(directory),
+                                 "--out", str(out)], env=dict(os.environ, PYTHONPATH=str(src)), cwd=str(src),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        peak = largest = 0.0
+        while proc.poll() is None:
+            total, one = _tree_rss_mb(proc.pid)
+            peak, largest = max(peak, total), max(largest, one)
+            time.sleep(0.05)
+        print(f"peak memory, {name}: {peak:.0f} MB over its processes (largest process {largest:.0f} MB)")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=3, help="interleaved rounds of (raw read, prepare[, baseline])")
@@ -252,6 +329,9 @@ def main() -> None:
     ap.add_argument("--cold", action="store_true", help="also time every step with the .csd files dropped from the page "
                                                         "cache first (posix_fadvise DONTNEED on these files only)")
     ap.add_argument("--stages", action="store_true", help="also profile one in-process preparation (time per stage)")
+    ap.add_argument("--executors", type=int, default=0, metavar="N",
+                    help="also run the jobs on processes / threads / in one process, N interleaved runs each")
+    ap.add_argument("--memory", action="store_true", help="also sample the peak memory of the command (and the baseline's)")
     ap.add_argument("--stages-child", nargs=2, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.stages_child:
@@ -308,6 +388,10 @@ def main() -> None:
               f"arrays of the two outputs: {same_arrays(out, old_out)}" if args.baseline_src else ""))
         if args.stages:
             stages(directory, tmp, args.compress, args.baseline_src)
+        if args.executors:
+            executors(directory, tmp, args.executors)
+        if args.memory:
+            memory(directory, tmp, args.baseline_src)
         print(f"load average after: {os.getloadavg()[0]:.2f}")
         print(json.dumps(result))
 

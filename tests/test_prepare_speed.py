@@ -262,3 +262,20 @@ def test_an_error_stops_the_workers(tmp_path, csd_dir, monkeypatch):
         child.join(timeout=10)
     assert not multiprocessing.active_children()
     assert not (tmp_path / "o.npz").exists()
+
+
+@pytest.mark.parametrize("load,expected", [(0.2, 2), (0.9, 2), (1.5, 0), (7.0, 0)])
+def test_worker_processes_only_with_a_spare_core(monkeypatch, load, expected):
+    """Default: worker processes when a core is idle (2 cores, 1-minute load <= 1), else the jobs run here."""
+    monkeypatch.setattr(pipeline.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(pipeline.os, "getloadavg", lambda: (load, load, load))
+    pool = pipeline._start_pool(None, 3)
+    try:
+        assert (0 if pool is None else pool._max_workers) == expected
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    explicit = pipeline._start_pool(2, 3)  # an explicit number is used whatever the load
+    assert explicit._max_workers == 2
+    explicit.shutdown()
+    assert pipeline._start_pool(2, 0) is None and pipeline._start_pool(0, 3) is None

@@ -8,8 +8,8 @@ label ranges, the labels file's columns); everything else is one code path:
   (:func:`.csd.open_csd`) and processed one video at a time, so memory is the
   output plus the largest video (per worker), not the dataset. Each feature
   file is one job (:func:`align_file`): read in file order, hashed while it is
-  read, the next video read while the current one is aligned; with two or more
-  cores the jobs run in worker processes while this process does the words.
+  read, the next video read while the current one is aligned; with idle cores
+  the jobs run in worker processes while this process does the words.
 - :func:`prepare_pickle`: MMSA / MulT pickles (restricted unpickler).
 - :func:`finish`: checks labels, assigns the folds, sorts, writes atomically
   with ``meta_json`` (source files + SHA-256, options, counts per split);
@@ -446,8 +446,8 @@ def prepare_csd(
     The labels file is read whole (small); every other file is opened lazily and
     read one video at a time, and hashed while it is read. Each feature file is
     one :class:`FileJob`; ``workers`` processes run them (default: one per core,
-    at most one per file; 0: all in this process, which gives the same arrays)
-    while this process reads the words. ``compress``: zip-deflate the output.
+    at most one per file, if a core is idle; 0: all in this process, which gives
+    the same arrays) while this process reads the words. ``compress``: zip-deflate the output.
     """
     report = Report()
     roles: dict[str, Path] = {}
@@ -642,16 +642,24 @@ def _pool(workers: int | None, n_jobs: int) -> Iterator[ProcessPoolExecutor | No
 def _start_pool(workers: int | None, n_jobs: int) -> ProcessPoolExecutor | None:
     """Worker processes for the feature files, started now (``None``: run the jobs in this process).
 
-    ``workers=None``: one per available core, at most one per file, none on a
-    single core. Processes rather than threads: h5py serialises all HDF5 calls
-    behind one lock, and the alignment holds the GIL between numpy calls.
+    ``workers=None``: one per available core, at most one per file, when the
+    machine has a core to spare (1-minute load average at most cores - 1);
+    else none: with every core busy, the workers only add the cost of starting
+    them and sending their results back (measured: ~1 s more CPU and a slower
+    run for a MOSI-sized set on a shared 2-core machine; benchmarks/README.md).
+    Processes rather than threads: h5py serialises all HDF5 calls behind one
+    lock, and the alignment holds the GIL between numpy calls.
     """
     if workers is None:
         try:
             cores = len(os.sched_getaffinity(0))
         except AttributeError:  # not on Linux
             cores = os.cpu_count() or 1
-        workers = min(cores, n_jobs) if cores > 1 else 0
+        try:
+            spare = cores - os.getloadavg()[0] >= 1
+        except OSError:  # no load average on this platform
+            spare = True
+        workers = min(cores, n_jobs) if cores > 1 and spare else 0
     if workers < 0:
         raise MWeightError(f"workers: {workers} (expected 0 for this process only, or a number of processes)")
     workers = min(workers, n_jobs)
