@@ -14,7 +14,7 @@
   removing one block's contribution (exact, the prediction is additive over blocks)
   and by permuting one modality's inputs; uses :mod:`mweight.analysis` when present.
 - **Training from the app** (:func:`train_synthetic`, :func:`train_on_file`): through
-  :func:`mweight.trainrun.train_runs` (the one training loop) with an epoch callback.
+  :func:`mweight.seeds.train_runs` (the one training loop) with an epoch callback.
 
 Nothing here unpickles a file: runs are JSON/YAML/CSV, models load with
 ``weights_only=True``, datasets with ``allow_pickle=False``.
@@ -605,17 +605,21 @@ def _seed_name(group: RunGroup, s) -> str:
     return str(seed) if seed is not None else "run"
 
 
+def _histories(group: RunGroup):
+    """(seed name, run, history.csv) of every run of the group that has a history."""
+    for s, r in zip(group.seeds, group.runs):
+        if r.history is not None and not r.history.empty:
+            yield _seed_name(group, s), r, r.history
+
+
 def history_long(group: RunGroup, what: str = "share") -> pd.DataFrame:
     """seed, epoch, block, value: β (``what='beta'``) or β share per block per epoch."""
     frames = []
-    for s, r in zip(group.seeds, group.runs):
-        h = r.history
-        if h is None or h.empty:
-            continue
+    for seed, _run, h in _histories(group):
         for b in group.blocks:
             col = f"{what}_{b}"
             if col in h.columns:
-                frames.append(pd.DataFrame({"seed": _seed_name(group, s), "epoch": h["epoch"].astype(int),
+                frames.append(pd.DataFrame({"seed": seed, "epoch": h["epoch"].astype(int),
                                             "block": b, "value": pd.to_numeric(h[col], errors="coerce")}))
     if not frames:
         return pd.DataFrame(columns=["seed", "epoch", "block", "value"])
@@ -625,15 +629,12 @@ def history_long(group: RunGroup, what: str = "share") -> pd.DataFrame:
 def valid_metric_long(group: RunGroup) -> pd.DataFrame:
     """seed, epoch, metric, label, value, best_epoch: validation metrics per epoch."""
     frames = []
-    for s, r in zip(group.seeds, group.runs):
-        h = r.history
-        if h is None or h.empty:
-            continue
+    for seed, r, h in _histories(group):
         for col in h.columns:
             if not col.startswith("valid_") or col == "valid_loss":
                 continue
             k = col[len("valid_"):]
-            frames.append(pd.DataFrame({"seed": _seed_name(group, s), "epoch": h["epoch"].astype(int),
+            frames.append(pd.DataFrame({"seed": seed, "epoch": h["epoch"].astype(int),
                                         "metric": k, "label": metric_label(k),
                                         "value": pd.to_numeric(h[col], errors="coerce"),
                                         "best_epoch": int(r.metrics.get("info", {}).get("best_epoch") or 0)}))
@@ -1093,7 +1094,7 @@ def train_synthetic(root: Path, design: str = "additive", p: Iterable[float] = D
     """
     from . import synthetic
     from .config import resolve_config
-    from .trainrun import train_runs
+    from .seeds import train_runs
 
     root = Path(root)
     p = [float(v) for v in p]
@@ -1124,7 +1125,7 @@ def train_on_file(root: Path, rel: str, preset: str | None, epochs: int,
                   on_epoch: Callable[[dict], None] | None = None, split_key: str | None = None) -> dict:
     """Train one run on a dataset file that lies inside the runs folder."""
     from .config import resolve_config
-    from .trainrun import train_runs
+    from .seeds import train_runs
 
     root = Path(root)
     if rel not in dataset_files(root):
@@ -1196,7 +1197,7 @@ def train_path(root: Path, group: RunGroup, ps: Iterable[float] = DEFAULT_PATH_P
     import copy
 
     from .config import Config
-    from .trainrun import train_runs
+    from .seeds import train_runs
 
     ps = sorted({float(p) for p in ps})
     if not ps:

@@ -6,12 +6,14 @@
 :func:`run_seeds` trains a list of :class:`SeedJob` (config + run directory) on a backend:
 ``sequential`` (``mweight train --seeds``), ``processes`` (``mweight repro dna --jobs``)
 or ``ray`` (``mweight train --seeds ... --parallel``). Every backend trains each job with
-:func:`train_job`, i.e. :func:`mweight.trainrun.train_one`, so a run directory does not
-depend on how it was scheduled.
+:func:`mweight.trainrun.train_job` (i.e. ``train_one``), so a run directory does not
+depend on how it was scheduled. :func:`train_runs` is ``mweight train``: one run, or one
+per seed plus the summary.
 """
 from __future__ import annotations
 
-import time
+import copy
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -51,9 +53,9 @@ def parse_seeds(text: str | int | None) -> list[int] | None:
 class SeedJob:
     """One training run: a resolved config (``train.seed`` set) into a standard run directory.
 
-    ``meta`` goes into ``config.yaml``'s ``_meta``; ``start_record``: write the "training"
-    start record first (what ``--resume`` verifies; :func:`mweight.trainrun.prepare_run_dir`).
-    Jobs are picklable: the process and Ray backends send them to workers.
+    Trained by :func:`mweight.trainrun.train_job`: ``meta`` goes into ``config.yaml``'s
+    ``_meta``; ``start_record``: write the "training" start record first (what ``--resume``
+    verifies). Jobs are picklable: the process and Ray backends send them to workers.
     """
 
     config: Config
@@ -73,29 +75,6 @@ class SeedJob:
         return int(self.config.train.epochs)
 
 
-def train_job(job: SeedJob, ds=None, on_epoch: Callable[[dict], None] | None = None) -> dict:
-    """Train one job with :func:`mweight.trainrun.train_one` (the one training loop) and write its
-    run directory; ``ds`` is the dataset if the caller already loaded it (else it is read and
-    checked here, e.g. in a worker process). Returns a short, picklable summary."""
-    from .trainrun import load_for_training, prepare_run_dir, train_one
-
-    meta = dict(job.meta)
-    if ds is None:
-        ds, record = load_for_training(job.config)
-        meta["carved_validation"] = record or None  # the record of the dataset read here
-    if job.start_record:
-        from .runs import sha256
-
-        sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
-        prepare_run_dir(Path(job.run_dir), job.config, ds, sha, meta, job.resume, job.overwrite)
-    t0, c0 = time.perf_counter(), time.process_time()
-    res = train_one(job.config, ds, Path(job.run_dir), resume=job.resume, meta=meta, on_epoch=on_epoch)
-    return {"label": job.label, "run_dir": str(job.run_dir), "seed": job.seed, "reused": False,
-            "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
-            "epochs_run": len(res.history), "best_epoch": res.best_epoch,
-            "test": dict(res.metrics.get("test", {})), "share": dict(res.share or {})}
-
-
 EpochHook = Callable[[SeedJob, dict], None]
 DoneHook = Callable[[SeedJob, dict], None]
 
@@ -105,15 +84,22 @@ def run_sequential(jobs: list[SeedJob], ds=None, *, on_epoch: EpochHook | None =
     """One job after the other in this process (progress rows straight from the training loop)."""
     infos = []
     for job in jobs:
-        info = train_job(job, ds, on_epoch=(lambda row, job=job: on_epoch(job, row)) if on_epoch else None)
+        info = _train(job, ds, on_epoch=(lambda row, job=job: on_epoch(job, row)) if on_epoch else None)
         if on_done:
             on_done(job, info)
         infos.append(info)
     return infos
 
 
+def _train(job: SeedJob, ds=None, on_epoch: Callable[[dict], None] | None = None) -> dict:
+    from .trainrun import train_job
+
+    return train_job(job.config, job.run_dir, ds, label=job.label, meta=job.meta, resume=job.resume,
+                     overwrite=job.overwrite, start_record=job.start_record, on_epoch=on_epoch)
+
+
 def _train_in_worker(job: SeedJob, queue) -> dict:
-    return train_job(job, None, on_epoch=lambda row: queue.put((job.label, int(row["epoch"]))))
+    return _train(job, None, on_epoch=lambda row: queue.put((job.label, int(row["epoch"]))))
 
 
 def run_processes(jobs: list[SeedJob], ds=None, *, workers: int = 2, on_epoch: EpochHook | None = None,
@@ -178,3 +164,55 @@ def run_seeds(jobs: list[SeedJob], backend: str = "sequential", ds=None, **optio
     if backend not in BACKENDS:
         raise MWeightError(f"seed backend {backend!r}; expected one of {', '.join(BACKENDS)}")
     return BACKENDS[backend](list(jobs), ds, **options)
+
+
+# -- mweight train ---------------------------------------------------------------------
+def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: bool = False,
+               overwrite: bool = False, preset: str | None = None,
+               on_epoch: Callable[[dict], None] | None = None, verbose: bool = True,
+               backend: str = "sequential", **backend_options) -> list[tuple[int, Path]]:
+    """Train ``cfg`` once into ``out``, or once per seed into ``out/seed_<s>`` plus a summary.
+
+    Every check (output folder, config, data, ``--resume`` against the saved run) runs
+    before the first epoch of the first seed. The seeds run on ``backend`` (see
+    :func:`run_seeds`: ``sequential``, or ``ray`` for ``--parallel``).
+    """
+    from .runs import RunDir, seed_dir, sha256, write_summary
+    from .trainrun import check_run_out, load_for_training, print_run, verify_resume, warn_data
+
+    out = Path(out)
+    if backend == "ray":  # trials run in Ray's workers, elsewhere: absolute paths
+        out = out.resolve()
+        cfg = copy.deepcopy(cfg)
+        cfg.data.path = str(Path(cfg.data.path).resolve()) if cfg.data.path else cfg.data.path
+    check_run_out(out, seeds, resume, overwrite)
+    ds, record = load_for_training(cfg)
+    meta = {"preset": preset, "carved_validation": record or None}
+    dataset_sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
+    jobs = []
+    for s in seeds if seeds is not None else [None]:
+        cfg_s = copy.deepcopy(cfg)
+        if s is not None:
+            cfg_s.train.seed = s
+        run_dir = out if s is None else seed_dir(out, s)
+        jobs.append(SeedJob(cfg_s, run_dir, label=str(run_dir), meta=meta, resume=resume, overwrite=overwrite,
+                            start_record=backend != "ray"))
+    if resume:
+        for job in jobs:
+            if RunDir(job.run_dir).resumable:
+                verify_resume(job.run_dir, job.config, dataset_sha)
+    warn_data(ds)  # after every refusal above: a refused command prints its one error line only
+    run_seeds(jobs, backend, ds=ds, on_epoch=(lambda job, row: on_epoch(row)) if on_epoch else None,
+              on_done=(lambda job, info: print_run(job.run_dir)) if verbose else None, **backend_options)
+    done = [(job.seed, Path(job.run_dir)) for job in jobs]
+    if seeds is None:
+        return done
+    summary = write_summary(out)
+    if verbose:
+        trust = summary.get("trust")
+        if trust:
+            from .trust import verdict_line
+
+            print(f"[{out}] study {verdict_line(trust)}", file=sys.stderr)
+        print(f"[{out}] summary over seeds {summary['seeds']}: {out / 'summary.md'}", file=sys.stderr)
+    return done

@@ -1,7 +1,9 @@
-"""Train one run or one run per seed into run directories (used by the CLI, sweeps and the app)."""
+"""Train one run into a run directory: read and check the data, guard --out and --resume, train, print.
+
+Every training entry point ends in :func:`train_job` (:func:`mweight.seeds.train_runs` for
+``mweight train`` and the app, each seed backend, every sweep trial)."""
 from __future__ import annotations
 
-import copy
 import sys
 from pathlib import Path
 from typing import Callable
@@ -10,7 +12,7 @@ from .config import Config
 from .data import Dataset, carve_validation, check_training_data, load_dataset
 from .errors import ConfigError, MWeightError
 from .fileio import check_output_dir, write_yaml
-from .runs import SUMMARY_FILES, RunDir, result_line, seed_dir, seed_dirs, sha256, write_run, write_summary
+from .runs import SUMMARY_FILES, RunDir, result_line, seed_dir, seed_dirs, sha256, write_run
 from .train import FitResult, fit
 
 
@@ -164,6 +166,30 @@ def train_one(cfg: Config, ds: Dataset, run_dir: Path, resume: bool = False, met
     return result
 
 
+def train_job(cfg: Config, run_dir: Path, ds: Dataset | None = None, *, label: str = "", meta: dict | None = None,
+              resume: bool = False, overwrite: bool = False, start_record: bool = True,
+              on_epoch: Callable[[dict], None] | None = None) -> dict:
+    """Train one run (a :class:`mweight.seeds.SeedJob`'s fields) with :func:`train_one` and write
+    its run directory: the one entry every seed backend and every sweep trial uses. ``ds``:
+    the dataset if the caller already loaded it (else read and checked here, e.g. in a worker
+    process); ``start_record``: :func:`prepare_run_dir` first. Returns a short, picklable summary."""
+    import time
+
+    meta = dict(meta or {})
+    if ds is None:
+        ds, record = load_for_training(cfg)
+        meta["carved_validation"] = record or None  # the record of the dataset read here
+    if start_record:
+        sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
+        prepare_run_dir(Path(run_dir), cfg, ds, sha, meta, resume, overwrite)
+    t0, c0 = time.perf_counter(), time.process_time()
+    res = train_one(cfg, ds, Path(run_dir), resume=resume, meta=meta, on_epoch=on_epoch)
+    return {"label": label, "run_dir": str(run_dir), "seed": int(cfg.train.seed), "reused": False,
+            "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+            "epochs_run": len(res.history), "best_epoch": res.best_epoch,
+            "test": dict(res.metrics.get("test", {})), "share": dict(res.share or {})}
+
+
 def warn_data(ds: Dataset, recorded_sha: str | None = None, current_sha: str | None = None,
               file=sys.stderr) -> list[str]:
     """Print one line per problem with the data behind a run (leaking split, changed file, tiny train)."""
@@ -202,53 +228,3 @@ def print_run(run_dir: Path, file=sys.stderr) -> None:
     if share and (att.get("p") is not None if att else True):  # no beta line for relevance: none
         shares = ", ".join(f"{b}={v:.3f}" for b, v in sorted(share.items(), key=lambda kv: -kv[1]))
         print(f"[{run_dir}] beta share (relevance parameter, depends on p): {shares}", file=file)
-
-
-def train_runs(cfg: Config, out: Path, seeds: list[int] | None = None, resume: bool = False,
-               overwrite: bool = False, preset: str | None = None,
-               on_epoch: Callable[[dict], None] | None = None, verbose: bool = True,
-               backend: str = "sequential", **backend_options) -> list[tuple[int, Path]]:
-    """Train ``cfg`` once into ``out``, or once per seed into ``out/seed_<s>`` plus a summary.
-
-    Every check (output folder, config, data, ``--resume`` against the saved run) runs
-    before the first epoch of the first seed. The seeds run on ``backend`` (see
-    :func:`mweight.seeds.run_seeds`: ``sequential``, or ``ray`` for ``--parallel``).
-    """
-    from .seeds import SeedJob, run_seeds
-
-    out = Path(out)
-    if backend == "ray":  # trials run in Ray's workers, elsewhere: absolute paths
-        out = out.resolve()
-        cfg = copy.deepcopy(cfg)
-        cfg.data.path = str(Path(cfg.data.path).resolve()) if cfg.data.path else cfg.data.path
-    check_run_out(out, seeds, resume, overwrite)
-    ds, record = load_for_training(cfg)
-    meta = {"preset": preset, "carved_validation": record or None}
-    dataset_sha = sha256(ds.path) if ds.path and Path(ds.path).is_file() else None
-    jobs = []
-    for s in seeds if seeds is not None else [None]:
-        cfg_s = copy.deepcopy(cfg)
-        if s is not None:
-            cfg_s.train.seed = s
-        run_dir = out if s is None else seed_dir(out, s)
-        jobs.append(SeedJob(cfg_s, run_dir, label=str(run_dir), meta=meta, resume=resume, overwrite=overwrite,
-                            start_record=backend != "ray"))
-    if resume:
-        for job in jobs:
-            if RunDir(job.run_dir).resumable:
-                verify_resume(job.run_dir, job.config, dataset_sha)
-    warn_data(ds)  # after every refusal above: a refused command prints its one error line only
-    run_seeds(jobs, backend, ds=ds, on_epoch=(lambda job, row: on_epoch(row)) if on_epoch else None,
-              on_done=(lambda job, info: print_run(job.run_dir)) if verbose else None, **backend_options)
-    done = [(job.seed, Path(job.run_dir)) for job in jobs]
-    if seeds is None:
-        return done
-    summary = write_summary(out)
-    if verbose:
-        trust = summary.get("trust")
-        if trust:
-            from .trust import verdict_line
-
-            print(f"[{out}] study {verdict_line(trust)}", file=sys.stderr)
-        print(f"[{out}] summary over seeds {summary['seeds']}: {out / 'summary.md'}", file=sys.stderr)
-    return done

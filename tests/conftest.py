@@ -104,11 +104,11 @@ def mosi_like():
 # -- a trained study ----------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def tiny_study(tmp_path_factory):
-    """Two seeds (3, 1) of the ``mnl`` preset trained by :func:`mweight.trainrun.train_runs` into
+    """Two seeds (3, 1) of the ``mnl`` preset trained by :func:`mweight.seeds.train_runs` into
     ``root/out/seed_<s>`` on skewed, correlated MOSI-like data ``root/d.npz`` (a few seconds, once
     per session). Returns ``(root, data, cfg)``; tests must not modify the runs."""
     from mweight.config import resolve_config
-    from mweight.trainrun import train_runs
+    from mweight.seeds import train_runs
 
     root = tmp_path_factory.mktemp("tiny_study")
     data = root / "d.npz"

@@ -79,7 +79,7 @@ def run(args) -> int:
         if not seeds:
             raise MWeightError("--parallel: needs --seeds N or S1,S2,... (one parallel run per seed)")
         backend, options = "ray", {"address": args.address}
-    from ..trainrun import train_runs  # imports torch: after the checks that do not need it
+    from ..seeds import train_runs  # imports torch: after the checks that do not need it
 
     results = train_runs(cfg, Path(args.out), seeds=seeds, resume=args.resume, overwrite=args.overwrite,
                          preset=args.preset, backend=backend, **options)

@@ -3,7 +3,7 @@
 Ray Tune runs the trials (locally on an embedded runtime limited to this machine's cores,
 or on a cluster with ``address``), with ASHA early stopping on the validation metric that
 :func:`mweight.train.fit` reports after every epoch through ``on_epoch``. Every trial is
-trained by :func:`mweight.seeds.train_job`, the same function ``mweight train`` uses,
+trained by :func:`mweight.trainrun.train_job`, the same function ``mweight train`` uses,
 into a standard run directory. :func:`train_jobs_on_ray` is the ``ray`` backend of
 :func:`mweight.seeds.run_seeds` (``mweight train --seeds ... --parallel``).
 """
@@ -55,7 +55,7 @@ def run_trial(config: dict, ds=None, job: dict | None = None) -> None:
     from ray import tune
 
     from ..runs import CHECKPOINT_FILE
-    from ..seeds import SeedJob, train_job
+    from ..trainrun import train_job
 
     trial = job["trials"][config["trial"]]
     run_dir = Path(trial["run_dir"])
@@ -73,7 +73,7 @@ def run_trial(config: dict, ds=None, job: dict | None = None) -> None:
     resume = job["resume"] or (job["skip_complete"] and (run_dir / CHECKPOINT_FILE).is_file())
     meta = {**job.get("meta", {}), "sweep": {"trial": trial["name"], "key": trial["key"], "params": trial["params"]}}
     try:
-        train_job(SeedJob(cfg, run_dir, label=trial["name"], meta=meta, resume=resume, start_record=False), ds,
+        train_job(cfg, run_dir, ds, label=trial["name"], meta=meta, resume=resume, start_record=False,
                   on_epoch=lambda row: tune.report({**_report_row(row, metric), "skipped": 0}))
     except MWeightError as exc:
         _marker(run_dir, trial, "error", error=str(exc))
