@@ -168,23 +168,21 @@ def nuisance_figure(df: pd.DataFrame, truth: dict, path: Path) -> Path | None:
     colors = {"anova": "#4c72b0", "iterbn": "#dd8452"}
     fig, axes = plt.subplots(1, 3, figsize=(14, 3.9))
     panels = [("share", "β share", False), ("contribution_share", "contribution share (test)", True),
-              ("contribution_label_corr", f"|corr({pair} contribution, label)| (test)", False)]
+              ("label_share", f"label share of {pair}: cov(g, y) / cov(f, y) (test)", False)]
     for ax, (col, title, logy) in zip(axes, panels):
         for norm in dict.fromkeys(sub.norm):
             s = sub[sub.norm == norm]
-            blocks = [pair] if col == "contribution_label_corr" else [nuis, pair]
+            blocks = [pair] if col == "label_share" else [nuis, pair]
             for b, ls in zip(blocks, ("-", "--")):
                 g = s[s.block == b]
-                vals = g[col].abs() if col == "contribution_label_corr" else g[col]
+                vals = g[col].abs() if col == "label_share" else g[col]
                 if vals.isna().all():
                     continue
                 ps = sorted(g.p_norm.unique())
                 mean = [vals[g.p_norm == p].mean() for p in ps]
                 ax.plot(ps, mean, ls, marker="o", color=colors.get(norm), label=f"{norm}: {b}")
                 ax.scatter(g.p_norm, vals, s=6, color=colors.get(norm), alpha=0.4)
-        if col == "contribution_label_corr":
-            ax.axhline(0.1, color="grey", ls=":", lw=1, label="threshold 0.1")
-        elif col != "share":
+        if col != "share":
             ax.axhline(0.02, color="grey", ls=":", lw=1, label="threshold 0.02")
         if col == "share":
             ax.axhline(1 / 3, color="grey", ls=":", lw=1, label="1/3 (uniform)")
