@@ -644,9 +644,11 @@ def _start_pool(workers: int | None, n_jobs: int) -> ProcessPoolExecutor | None:
 
     ``workers=None``: one per available core, at most one per file, when the
     machine has a core to spare (1-minute load average at most cores - 1);
-    else none: with every core busy, the workers only add the cost of starting
-    them and sending their results back (measured: ~1 s more CPU and a slower
-    run for a MOSI-sized set on a shared 2-core machine; benchmarks/README.md).
+    else none: with every core busy they gain nothing and add the cost of
+    starting them and sending their results back (two measurements on the
+    shared 2-core machine at load 5-6, MOSI-sized: 1.8 s slower and 1.2 s more
+    CPU than in-process, then 0.4 s faster and 0.35 s less CPU: no gain beyond
+    the noise; benchmarks/README.md).
     Processes rather than threads: h5py serialises all HDF5 calls behind one
     lock, and the alignment holds the GIL between numpy calls.
     """
