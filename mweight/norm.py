@@ -140,16 +140,12 @@ class FactorNorm(ExactStatistics, nn.Module):
       floor it stays ~0.
     - the running statistics start as a cumulative average (then momentum), so they are
       statistics of the data from the first batch on, not a blend with the initial 0/1.
-    - ``batch_stats=False`` normalises with the running statistics in training too. The ``anova`` blocks need
-      this: their least-squares fit is estimated over many training batches and applied at
-      inference, so the factors must be the same function of the input in both modes.
     """
 
     def __init__(self, dim: int, momentum: float = 0.1, eps: float = 1e-5, rel_floor: float = 1e-4,
-                 affine: bool = False, batch_stats: bool = True):
+                 affine: bool = False):
         super().__init__()
         self.dim, self.momentum, self.eps, self.rel_floor, self.affine = dim, momentum, eps, rel_floor, affine
-        self.batch_stats = batch_stats
         self.register_buffer("running_mean", torch.zeros(dim))
         self.register_buffer("running_var", torch.ones(dim))
         self.register_buffer("running_sq", torch.ones(()))
@@ -184,8 +180,6 @@ class FactorNorm(ExactStatistics, nn.Module):
                 self.running_mean.lerp_(mu.detach().to(f32), w)
                 self.running_var.lerp_((var.detach() * (n / (n - 1))).to(f32), w)
                 self.running_sq.lerp_(sq.detach().to(f32), w)
-            if not self.batch_stats:
-                mu, var, sq = self.running_mean, self.running_var, self.running_sq
         else:
             mu, var, sq = self.running_mean, self.running_var, self.running_sq
         out = (v - mu) * torch.rsqrt(var + self.eps + self.rel_floor * sq)
