@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..devices import add_device_argument, use_device
 from ..errors import MWeightError
+from .train import add_config_arguments
 
 EPILOG = """search space (YAML, any dotted config key):
   model.p: [1, 1.5, 2]                      # list = grid
@@ -38,10 +39,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     g.add_argument("--out", metavar="SWEEP_DIR", help="sweep directory to write")
     g.add_argument("--split-key", metavar="KEY", help="split column to use (e.g. bclstm_protocol)")
     c = p.add_argument_group("base configuration (as in mweight train)")
-    c.add_argument("--preset", metavar="NAME", help="a shipped preset (see mweight train --list-presets)")
-    c.add_argument("--config", metavar="CFG.yaml", help="YAML config with sections data/model/train")
-    c.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
-                   help="override one base config key, e.g. train.epochs=20 (repeatable)")
+    add_config_arguments(c)
     s = p.add_argument_group("search")
     s.add_argument("--samples", type=int, metavar="N",
                    help="random draws of the space's functions per grid point (default: sweep.samples or 1)")

@@ -28,10 +28,7 @@ def add_parser(sub, name: str, help_text: str) -> None:
     g.add_argument("--out", metavar="RUN_DIR", help="run directory to write (one seed_<s>/ per seed with --seeds)")
     g.add_argument("--split-key", metavar="KEY", help="split column to use (default: split; e.g. bclstm_protocol)")
     c = p.add_argument_group("configuration")
-    c.add_argument("--preset", metavar="NAME", help="a shipped preset (see --list-presets)")
-    c.add_argument("--config", metavar="CFG.yaml", help="YAML config with sections data/model/train")
-    c.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
-                   help="override one config key, e.g. model.p=1.5 (repeatable)")
+    add_config_arguments(c)
     c.add_argument("--list-presets", action="store_true", help="list the shipped presets and exit")
     r = p.add_argument_group("seeds and resuming")
     r.add_argument("--seeds", metavar="N|S1,S2,...", help=SEEDS_HELP)
@@ -44,6 +41,15 @@ def add_parser(sub, name: str, help_text: str) -> None:
     r.add_argument("--address", metavar="ray://HOST:PORT|auto", help="with --parallel: a running Ray cluster")
     add_device_argument(c)
     p.set_defaults(func=run)
+
+
+def add_config_arguments(group) -> None:
+    """The configuration layers, preset < --config file < --set (mweight.config.resolve_config),
+    as ``train`` and ``sweep`` take them."""
+    group.add_argument("--preset", metavar="NAME", help="a shipped preset (see mweight train --list-presets)")
+    group.add_argument("--config", metavar="CFG.yaml", help="YAML config with sections data/model/train")
+    group.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE", default=[],
+                       help="override one config key, e.g. model.p=1.5 (repeatable)")
 
 
 def run(args) -> int:
