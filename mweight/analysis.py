@@ -301,12 +301,33 @@ def evidence(lr: LoadedRun, ds: Dataset, same_file: bool) -> tuple[dict | None, 
                              rel.get("share") if has_beta else None, task=ds.task,
                              p=lr.cfg.model.p if has_beta else None,
                              best_epoch=(lr.run.metrics.get("info") or {}).get("best_epoch"), train_means=means)
+    agreement = _unimodal_agreement(ds, dec, lr.modalities, att.get("split", "test"))
+    if agreement:
+        att["unimodal_labels"] = agreement
     recorded = lr.run.meta.get("dataset_sha256") if same_file else None
     current = sha256(ds.path) if recorded and ds.path and Path(ds.path).is_file() else None
     trust = None
     if _labelled(ds).all():
         trust = dataset_trust(ds, _frame(lr.model, ds, dec), recorded, current)
     return att, trust
+
+
+def _unimodal_agreement(ds: Dataset, dec: tuple, modalities, split: str) -> dict:
+    """Per modality with a human unimodal label (``label_<m>``, CH-SIMS): the correlation of its
+    per-sample Shapley value with that label and with the multimodal label, on ``split``
+    (:func:`mweight.attribution.unimodal_label_agreement`). Regression only."""
+    from .attribution import unimodal_label_agreement, unimodal_labels
+
+    uni = unimodal_labels(ds.columns, list(modalities))
+    if not uni or ds.task != "regression":
+        return {}
+    _pred, g, base, _idx, _means, shap = dec
+    mask = np.asarray(ds.split).astype(str) == split
+    if not mask.any() or not shap:
+        return {}
+    phi = {m: np.asarray(shap[f"shapley_{m}"])[mask] for m in modalities if f"shapley_{m}" in shap}
+    return unimodal_label_agreement(phi, np.asarray(ds.label, dtype=np.float64)[mask],
+                                    {m: v[mask] for m, v in uni.items()})
 
 
 def metrics_table(metrics: dict[str, dict], task: str) -> str:

@@ -286,3 +286,27 @@ def test_trained_model_shapley_values_follow_each_modalitys_own_label():
     agree = unimodal_label_agreement(phi, ds.label[test], labels)
     for m in ("audio", "video"):
         assert agree[m]["pearson_unimodal"] > 0.6 and agree[m]["pearson_difference_ci"][0] > 0.1, agree[m]
+
+
+def test_evaluate_reports_shapley_against_human_unimodal_labels(tmp_path, cli):
+    """`mweight evaluate` on a dataset with label_<modality> columns prints, per modality, the
+    correlation of its Shapley values with its own human label next to the multimodal label,
+    and writes them to --json (attribution.unimodal_labels)."""
+    s, uni, multi = _sims_like(n=900, seed=3)
+    rng = np.random.default_rng(4)
+    noise = {"text": 0.3, "audio": 0.8, "video": 0.5}
+    mods = {m: np.stack([s[m] + noise[m] * rng.normal(size=900) for _ in range(3)], 1).astype(np.float32)
+            for m in s}
+    split = np.array(["train"] * 600 + ["valid"] * 150 + ["test"] * 150)
+    data = tmp_path / "sims_like.npz"
+    np.savez(data, **mods, label=multi.astype(np.float32), split=split,
+             id=np.array([f"v{i // 3}_{i}" for i in range(900)]), **{f"label_{m}": v for m, v in uni.items()})
+    cli("train", "--data", data, "--set", "model.hidden=8", "--set", "train.epochs=15", "--out", tmp_path / "run",
+        "--quiet", check=True)
+    res = cli("evaluate", tmp_path / "run", "--json", tmp_path / "ev.json", check=True)
+    lines = [ln for ln in res.stdout.splitlines() if "human" in ln]
+    assert len(lines) == 3 and all("multimodal label" in ln and "(test, n=150)" in ln for ln in lines), res.stdout
+    got = json.loads((tmp_path / "ev.json").read_text())["runs"][0]["attribution"]["unimodal_labels"]
+    assert set(got) == {"text", "audio", "video"}
+    for m in ("audio", "video"):  # their Shapley values follow their own label more than the overall one
+        assert got[m]["pearson_unimodal"] > got[m]["pearson_multimodal"], got[m]

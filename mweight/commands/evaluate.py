@@ -44,6 +44,11 @@ def _print_evidence(res: dict) -> None:
             return
     if att:
         print(format_line(att))
+        for m, a in (att.get("unimodal_labels") or {}).items():
+            ci = a.get("pearson_difference_ci")
+            print(f"  {m}: corr(Shapley {m}, human {m} label) {a['pearson_unimodal']:.3f} vs corr(Shapley {m}, "
+                  f"multimodal label) {a['pearson_multimodal']:.3f}"
+                  + (f"; difference 95% CI [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "") + f" ({att['split']}, n={a['n']})")
 
 
 def run(args) -> int:
