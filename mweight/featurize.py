@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import MWeightError
-from .fileio import atomic_path
+from .fileio import atomic_path, sha256
 from .transcripts import read_transcripts as _read_transcripts
 
 CACHE_FORMAT = "mweight-text-cache/1"
@@ -117,11 +117,7 @@ def file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path), st.st_size, st.st_mtime_ns)
     if key not in _FINGERPRINTS:
-        h = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 22), b""):
-                h.update(chunk)
-        _FINGERPRINTS[key] = h.hexdigest()
+        _FINGERPRINTS[key] = sha256(path)
     return _FINGERPRINTS[key]
 
 

@@ -21,7 +21,6 @@ what a reader may rely on.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import re
@@ -37,7 +36,8 @@ from . import __version__
 from .config import Config
 from .data import Dataset, to_tensors
 from .errors import MWeightError
-from .fileio import atomic_path, load_torch, save_torch, write_json, write_text, write_yaml
+# sha256 stays importable from here (trainrun, seeds and analysis take it from runs)
+from .fileio import atomic_path, load_torch, save_torch, sha256, write_json, write_text, write_yaml
 from .metrics import METRIC_LABELS
 from .model import MWeightNet, predict_tensors, shapes_from_json, shapes_to_json
 
@@ -54,14 +54,6 @@ SEED_PREFIX = "seed_"
 FORMAT_VERSION = 1
 # Metrics of the one result line, in this order (those the run has).
 RESULT_METRICS = ("mae", "corr", "acc2_non0", "acc2_has0", "acc7", "acc", "f1")
-
-
-def sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(chunk), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- model files ----------------------------------------------------------
