@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import MWeightError
 from ..fileio import atomic_path, sha256
+from ..transcripts import read_transcripts
 from . import align as _align
 from .csd import ComputationalSequence, LazyVideos, open_csd, read_csd
 from .folds import video_of
@@ -138,28 +139,6 @@ def read_labels_csv(path: str | os.PathLike) -> dict[str, dict]:
     except (ValueError, IndexError) as exc:
         raise MWeightError(f"{path}: unreadable labels ({str(exc)[:80]}; expected OpinionLevelSentiment.csv "
                            "columns or a header with segment_id,label[,start,end])") from None
-    return out
-
-
-def read_transcripts_csv(path: str | os.PathLike) -> dict[str, str]:
-    """``transcripts.csv`` (no header: segment id, TEXT, ...) or a CSV with ``segment_id``/``id`` and ``text`` columns."""
-    path = Path(path)
-    if not path.is_file():
-        raise MWeightError(f"{path}: file not found (expected a transcripts CSV)")
-    with open(path, newline="", encoding="utf-8") as fh:
-        rows = [r for r in csv.reader(fh) if r]
-    out: dict[str, str] = {}
-    header = [c.strip().lower() for c in rows[0]] if rows else []
-    if "text" in header and ("segment_id" in header or "id" in header):
-        i = header.index("segment_id") if "segment_id" in header else header.index("id")
-        t = header.index("text")
-        for r in rows[1:]:
-            out[r[i].replace("$_$", "_")] = r[t] if t < len(r) else ""
-    else:
-        for k, r in enumerate(rows, start=1):
-            if len(r) < 2:
-                raise MWeightError(f"{path}: line {k} has {len(r)} column(s) (expected segment_id,TEXT,...)")
-            out[r[0].replace("$_$", "_")] = r[1]
     return out
 
 
@@ -514,7 +493,7 @@ def prepare_csd(
             path, digest = job.result()[1:]
             report.digests[str(Path(path).resolve())] = digest
     if transcripts_csv is not None:
-        tr = read_transcripts_csv(transcripts_csv)
+        tr = read_transcripts(transcripts_csv)
         report.files.append(Path(transcripts_csv))
         cols["transcript"] = np.array([tr.get(i, "") for i in cols["id"]], dtype=str)
     return finish(out, cols, report, f"csd:{csd_dir or ','.join(map(str, roles.values()))}", options, spec,
