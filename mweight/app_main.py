@@ -53,6 +53,11 @@ def _segments(root: str, entry: A.RunEntry, seed, stamp: tuple) -> object:
     return A.segments_frame(group, seed, A.load_transcripts(Path(root), group))
 
 
+@st.cache_data(show_spinner="Comparing Shapley values with the human unimodal labels…", max_entries=32)
+def _unimodal(root: str, entry: A.RunEntry, stamp: tuple) -> object:
+    return A.unimodal_table(Path(root), A.load_group(Path(root), entry))
+
+
 def load(root: Path, entry: A.RunEntry) -> A.RunGroup | None:
     """The run group, or None after showing why it cannot be read."""
     try:
@@ -320,6 +325,24 @@ def page_overview(root: Path, group: A.RunGroup) -> None:
         st.subheader("Against the synthetic ground truth")
         st.caption(A.md(truth.get("expected_share_note", "")))
         show_table(A.recovered_vs_truth(group, truth), f"{group.name}-truth", "ov_truth")
+    show_unimodal(root, group)
+
+
+def show_unimodal(root: Path, group: A.RunGroup) -> None:
+    """Shapley values against the human unimodal labels, when the run's dataset has them (CH-SIMS)."""
+    try:
+        table = _unimodal(str(root), group.entry, A.folder_stamp(root, group.entry))
+    except MWeightError as exc:
+        st.warning(f"Shapley values against the human unimodal labels cannot be shown: {A.md(exc)}")
+        return
+    if table.empty:
+        return
+    st.subheader("Against the human unimodal labels")
+    st.caption(A.md(A.UNIMODAL_NOTE) + " Per modality m: the Pearson correlation of its Shapley value with the "
+               "annotators' label of m alone and with the multimodal label, on the samples of the split shown; "
+               "a positive difference (95% bootstrap interval over samples) means the credit to m follows "
+               "what annotators saw in m more than the overall sentiment.")
+    show_table(table, f"{group.name}-unimodal-labels", "ov_unimodal")
 
 
 def _colour_map(names) -> dict:

@@ -20,7 +20,8 @@ Nothing here unpickles a file: runs are JSON/YAML/CSV, models load with
 ``weights_only=True``, datasets with ``allow_pickle=False``.
 
 One module per part of the app: :mod:`.groups` (runs folder, run groups, attribution, overview
-tables), :mod:`.dynamics`, :mod:`.segments`, :mod:`.compare`, :mod:`.faithfulness`, :mod:`.training`.
+tables), :mod:`.dynamics`, :mod:`.segments`, :mod:`.compare`, :mod:`.faithfulness`, :mod:`.training`,
+:mod:`.unimodal` (Shapley values against human unimodal labels).
 Every name is re-exported here: pages use ``from mweight import appdata as A``.
 """
 from ..errors import MWeightError  # noqa: F401  (pages catch A.MWeightError)
@@ -110,4 +111,9 @@ from .training import (  # noqa: F401
     train_path,
     train_synthetic,
     truth_for,
+)
+from .unimodal import (  # noqa: F401
+    UNIMODAL_COLUMNS,
+    UNIMODAL_NOTE,
+    unimodal_table,
 )
