@@ -216,7 +216,7 @@ def main(argv=None) -> int:
         log(f"  search {kind} {g}: valid MAE {v:.4f}")
 
     # 3. five seeds with the chosen settings
-    models = [("InTense (text*audio, IterBN), frozen MiniLM", "intense", data["frozen"], FROZEN, best_frozen),
+    models = [("InTense (text*audio, anova), frozen MiniLM", "intense", data["frozen"], FROZEN, best_frozen),
               ("MNL (no interactions), frozen MiniLM", "mnl", data["frozen"], FROZEN, best_frozen),
               ("late fusion / TFN-style, no β, frozen MiniLM", "late-fusion", data["frozen"], FROZEN, best_frozen)]
     runs = [out / f"model{i + 1}" for i in range(len(models))]
