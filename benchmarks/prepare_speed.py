@@ -46,7 +46,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -101,20 +100,9 @@ class Video:
         return np.clip(rng.normal(0.3, 1.5, (self.n_segments, 1)), -3, 3), np.stack([start, end], 1)
 
 
-class Generated(Mapping):
-    """``video_id -> (features, intervals)`` of one role, generated on access, in the writing order."""
-
-    def __init__(self, videos: dict[str, Video], role: str):
-        self.videos, self.role = videos, role
-
-    def __getitem__(self, vid):
-        return self.videos[vid].sequence(self.role)
-
-    def __iter__(self):
-        return iter(self.videos)
-
-    def __len__(self):
-        return len(self.videos)
+# ``video_id -> (features, intervals)`` of one role, generated on access (the MOSEI benchmark's
+# mapping; this script's videos have the same ``sequence(role)``). Script folder is on sys.path.
+from mosei_prepare import Generated  # noqa: E402
 
 
 def build(directory: Path, seed: int = 0) -> dict:

@@ -226,6 +226,17 @@ def _sims_like(n=600, seed=0):
     return s, uni, multi
 
 
+def _sims_like_features(n=900):
+    """Three noisy features per modality from :func:`_sims_like`; 600 / 150 / 150 split."""
+    s, uni, multi = _sims_like(n=n, seed=3)
+    rng = np.random.default_rng(4)
+    noise = {"text": 0.3, "audio": 0.8, "video": 0.5}
+    mods = {m: np.stack([s[m] + noise[m] * rng.normal(size=n) for _ in range(3)], 1).astype(np.float32)
+            for m in s}
+    split = np.array(["train"] * (n * 2 // 3) + ["valid"] * (n // 6) + ["test"] * (n - n * 2 // 3 - n // 6))
+    return mods, uni, multi, split
+
+
 def test_unimodal_label_agreement_tells_modality_truth_from_overall_sentiment():
     from mweight.attribution import unimodal_label_agreement, unimodal_labels
 
@@ -268,12 +279,7 @@ def test_trained_model_shapley_values_follow_each_modalitys_own_label():
     from mweight.attribution import unimodal_label_agreement, unimodal_labels
     from mweight.runs import decompose
 
-    s, uni, multi = _sims_like(n=900, seed=3)
-    rng = np.random.default_rng(4)
-    noise = {"text": 0.3, "audio": 0.8, "video": 0.5}
-    mods = {m: np.stack([s[m] + noise[m] * rng.normal(size=900) for _ in range(3)], 1).astype(np.float32)
-            for m in s}
-    split = np.array(["train"] * 600 + ["valid"] * 150 + ["test"] * 150)
+    mods, uni, multi, split = _sims_like_features()
     ds = Dataset(modalities=mods, label=multi.astype(np.float32), split=split,
                  id=np.array([f"v{i // 3}_{i}" for i in range(900)]),
                  columns={f"label_{m}": v for m, v in uni.items()})
@@ -292,12 +298,7 @@ def test_evaluate_reports_shapley_against_human_unimodal_labels(tmp_path, cli):
     """`mweight evaluate` on a dataset with label_<modality> columns prints, per modality, the
     correlation of its Shapley values with its own human label next to the multimodal label,
     and writes them to --json (attribution.unimodal_labels)."""
-    s, uni, multi = _sims_like(n=900, seed=3)
-    rng = np.random.default_rng(4)
-    noise = {"text": 0.3, "audio": 0.8, "video": 0.5}
-    mods = {m: np.stack([s[m] + noise[m] * rng.normal(size=900) for _ in range(3)], 1).astype(np.float32)
-            for m in s}
-    split = np.array(["train"] * 600 + ["valid"] * 150 + ["test"] * 150)
+    mods, uni, multi, split = _sims_like_features()
     data = tmp_path / "sims_like.npz"
     np.savez(data, **mods, label=multi.astype(np.float32), split=split,
              id=np.array([f"v{i // 3}_{i}" for i in range(900)]), **{f"label_{m}": v for m, v in uni.items()})
