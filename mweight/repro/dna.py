@@ -278,8 +278,8 @@ def read_truth(path: str | Path) -> dict:
 
 # The modules whose code decides a run's numbers: a run trained by other code is not reused
 # (a faster but not bit-identical kernel changes every later epoch; the replay check showed it).
-NUMERIC_MODULES = ("attribution", "config", "data", "encoders", "fusion", "metrics", "model", "norm",
-                   "relevance", "runs", "synthetic", "train", "trainrun")
+NUMERIC_MODULES = ("attribution", "bert", "config", "data", "devices", "encoders", "fusion", "metrics", "model",
+                   "norm", "relevance", "runs", "synthetic", "train", "trainrun")
 
 
 def code_fingerprint() -> str:
