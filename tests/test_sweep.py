@@ -306,3 +306,15 @@ def test_asha_ranks_by_the_configured_selection_metric(tmp_path, ray_address):
         hist = run.history
         best = int(hist.loc[hist["valid_corr"].idxmax(), "epoch"])
         assert run.metrics["info"]["best_epoch"] == best  # fit selected on corr too
+
+
+def test_gpus_per_trial_makes_the_trials_train_on_cuda_unless_the_device_is_set(tmp_path):
+    """A trial that reserves a GPU trains there (Ray hands it the GPU); --set train.device wins."""
+    from mweight.config import resolve_config
+    from mweight.sweep.driver import trial_extra
+
+    data = tmp_path / "d.npz"
+    assert resolve_config("mosi-utterance", None, [], extra=trial_extra(data, None, 0)).train.device == "cpu"
+    assert resolve_config("mosi-utterance", None, [], extra=trial_extra(data, None, 0.5)).train.device == "cuda"
+    cfg = resolve_config("mosi-utterance", None, ["train.device=cpu"], extra=trial_extra(data, "bclstm_protocol", 1))
+    assert cfg.train.device == "cpu" and cfg.data.split_key == "bclstm_protocol"

@@ -45,6 +45,21 @@ def _dataset_record(cfg: Config) -> dict:
             "modalities": cfg.data.modalities}
 
 
+def trial_extra(data: str | Path, split_key: str | None, gpus_per_trial: float) -> dict:
+    """The command-line layer of every trial's config (above preset and file, below ``--set``).
+
+    With ``--gpus-per-trial > 0`` the trials train on ``cuda`` (Ray gives each trial its GPUs
+    through ``CUDA_VISIBLE_DEVICES``): reserving a GPU for a trial that trains on the CPU would
+    only idle it. ``--device`` / ``--set train.device=...`` still decide.
+    """
+    extra: dict = {"data": {"path": str(Path(data).resolve())}, "train": {"progress": False}}
+    if split_key:
+        extra["data"]["split_key"] = split_key
+    if gpus_per_trial > 0:
+        extra["train"]["device"] = "cuda"
+    return extra
+
+
 def run_sweep(*, data: str, space: str | Path | Space, out: str | Path, preset: str | None = None,
               config_file: str | None = None, overrides: list[str] | None = None, split_key: str | None = None,
               samples: int | None = None, seeds: list[int] | None = None, address: str | None = None,
@@ -74,10 +89,7 @@ def run_sweep(*, data: str, space: str | Path | Space, out: str | Path, preset: 
         raise MWeightError(f"--gpus-per-trial {gpus_per_trial}: expected a number >= 0")
     if not Path(data).is_file():
         raise MWeightError(f"{data}: dataset file not found")
-    extra = {"data": {"path": str(Path(data).resolve())}, "train": {"progress": False}}
-    if split_key:
-        extra["data"]["split_key"] = split_key
-    base_cfg = resolve_config(preset, config_file, overrides, extra=extra)
+    base_cfg = resolve_config(preset, config_file, overrides, extra=trial_extra(data, split_key, gpus_per_trial))
     base = base_cfg.to_dict()
     validate_space(sp, base)
 
