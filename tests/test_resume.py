@@ -64,7 +64,7 @@ def test_cli_interrupt_then_resume_gives_the_uninterrupted_result(tmp_path):
     data = small_data(tmp_path / "d.npz")
     out = tmp_path / "run"
     args = ["train", "--data", data, "--preset", "intense", "--out", out, "--quiet",
-            *[a for s in SETTINGS + ["train.epochs=150"] for a in ("--set", s)]]
+            *[a for s in SETTINGS + ["train.epochs=400"] for a in ("--set", s)]]
     proc = subprocess.Popen([sys.executable, "-m", "mweight", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
     ckpt = out / CHECKPOINT
@@ -83,7 +83,7 @@ def test_cli_interrupt_then_resume_gives_the_uninterrupted_result(tmp_path):
     assert proc.returncode == 130, err
     assert "interrupted; the last complete checkpoint is kept (use --resume)" in err
     stopped_at = load_torch(ckpt)["epoch"]
-    assert 2 <= stopped_at < 150 and not (out / "model.pt").exists()
+    assert 2 <= stopped_at < 400 and not (out / "model.pt").exists()
     # without --resume the half-done run is protected
     r = cli(*args)
     assert r.returncode == 2 and "--resume" in r.stderr
@@ -100,7 +100,7 @@ def test_cli_interrupt_then_resume_gives_the_uninterrupted_result(tmp_path):
     for split in ("valid", "test"):
         for k, v in full.metrics[split].items():
             assert metrics[split][k] == pytest.approx(v, abs=1e-6), (split, k)
-    assert metrics["info"]["best_epoch"] == full.best_epoch and metrics["info"]["epochs_run"] == 150
+    assert metrics["info"]["best_epoch"] == full.best_epoch and metrics["info"]["epochs_run"] == 400
 
 
 def test_nan_loss_stops_with_a_message_and_keeps_the_last_good_checkpoint(tmp_path):
