@@ -203,11 +203,19 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
     per-batch least-squares fit would be degenerate, and an eval prediction never depends
     on the rest of its batch. ``ridge`` scales a jitter by each regressor's variance (plus
     a tiny absolute one for constant regressors), so the solve is stable in float64.
+
+    Cost: the moments are updated every training step (O(n dim(x)^2)), the fit is re-solved
+    every ``refresh`` steps (O(dim(x)^3)), and in eval mode whenever the moments
+    changed since the last solve. The window spans hundreds of steps, so a fit a few steps old
+    differs from the current one by far less than the window's own noise; re-solving every
+    step was ~60% of the training time of MOSI's all-interactions model (a triple block over
+    several hundred lower-order features).
     """
 
-    def __init__(self, x_dim: int, t_dim: int, window: float = 10.0, ridge: float = 1e-7):
+    def __init__(self, x_dim: int, t_dim: int, window: float = 10.0, ridge: float = 1e-7, refresh: int = 4):
         super().__init__()
-        self.x_dim, self.t_dim, self.window, self.ridge = x_dim, t_dim, window, ridge
+        self.x_dim, self.t_dim, self.window, self.ridge, self.refresh = x_dim, t_dim, window, ridge, refresh
+        self._solved_at = -1  # the update count the current coefficients were solved at
         f64 = torch.float64
         self.register_buffer("count", torch.zeros((), dtype=torch.long))
         self.register_buffer("n_eff", torch.zeros((), dtype=f64))  # samples behind the moments
@@ -217,6 +225,10 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
         self.register_buffer("sxt", torch.zeros(x_dim, t_dim, dtype=f64))  # E[x t^T]
         self.register_buffer("coef", torch.zeros(x_dim, t_dim))
         self.register_buffer("shift", torch.zeros(t_dim))  # E[t] - E[x] B
+
+    def _load_from_state_dict(self, *args, **kwargs):
+        super()._load_from_state_dict(*args, **kwargs)
+        self._solved_at = -1  # loaded moments: the next eval forward solves their fit
 
     def _apply_calibration(self, c: dict) -> None:
         n = c["n"]
@@ -239,7 +251,9 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
         self.sxx.lerp_(x64.T @ x64 / n, w)
         self.sxt.lerp_(x64.T @ t64 / n, w)
         self.n_eff.fill_(n / w)  # cumulative phase: count * n; then the exponential window
-        self._solve()
+        k = int(self.count)
+        if k <= self.refresh * 4 or k % self.refresh == 0:  # every step while the moments form
+            self._solve()
 
     @torch.no_grad()
     def _solve(self) -> None:
@@ -256,6 +270,7 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
         coef = torch.linalg.solve(a, cxt)
         self.coef.copy_(coef)
         self.shift.copy_(mt - mx @ coef)
+        self._solved_at = int(self.count)
 
     def forward(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """t: (N, t_dim) raw product, x: (N, x_dim) lower-order features -> (N, t_dim) residual."""
@@ -264,6 +279,8 @@ class LowerOrderResidual(ExactStatistics, nn.Module):
             self._accumulate(t.shape[0], x=x64.sum(0), t=t64.sum(0), xx=x64.T @ x64, xt=x64.T @ t64)
         if self.training and t.shape[0] > 1:
             self.update(t, x)
+        elif self._solved_at != int(self.count) and int(self.count) > 0 and self._calib is None:
+            self._solve()  # inference uses the fit of the current moments (also after loading a state)
         return torch.addmm(t - self.shift, x, self.coef, alpha=-1.0)
 
 

@@ -204,3 +204,28 @@ def test_anova_gradients_flow_through_the_product_only():
     assert not torch.allclose(g_model, g_live)  # the rule matters: the two gradients differ
     # and the gradient through the product is exact (finite differences)
     assert torch.autograd.gradcheck(lambda x: block(x, torch.cat([h["a"], h["b"]], dim=1)), (a,))
+
+
+def test_residual_fit_refreshed_every_few_steps_is_exact_at_inference():
+    """The fit is re-solved every ``refresh`` training steps, but an eval forward always uses the
+    fit of the current moments, also after loading a state: same moments, same predictions."""
+    from mweight.norm import LowerOrderResidual
+
+    g = torch.Generator().manual_seed(3)
+    every, lazy = LowerOrderResidual(6, 4, refresh=1).double(), LowerOrderResidual(6, 4, refresh=5).double()
+    batches = []
+    for _ in range(23):  # past the warm-up (4 x refresh), ending between two refreshes
+        z = torch.randn(16, 3, generator=g, dtype=torch.float64)
+        x = torch.cat([torch.relu(z), torch.exp(0.5 * z)], 1)  # skewed, correlated regressors
+        t = x[:, :4] * x[:, 1:5] + 0.1 * torch.randn(16, 4, generator=g, dtype=torch.float64)
+        batches.append((t, x))
+    for t, x in batches:
+        out_every, out_lazy = every(t, x), lazy(t, x)
+    assert torch.equal(every.sxx, lazy.sxx) and int(lazy.count) == 23
+    assert not torch.allclose(out_every, out_lazy)  # in training the lazy fit is a few steps old
+    t, x = batches[-1]
+    every.eval(), lazy.eval()
+    assert torch.allclose(every(t, x), lazy(t, x), atol=1e-12)
+    fresh = LowerOrderResidual(6, 4, refresh=5).double().eval()
+    fresh.load_state_dict(lazy.state_dict())
+    assert torch.allclose(fresh(t, x), every(t, x), atol=1e-12)
