@@ -258,8 +258,12 @@ def test_an_error_stops_the_workers(tmp_path, csd_dir, monkeypatch):
     monkeypatch.setattr(pipeline, "_segment_words", broken)
     with pytest.raises(pipeline.MWeightError, match="words pass failed"):
         mosi.prepare_csd(tmp_path / "o.npz", csd_dir=csd_dir, workers=2)
-    for child in multiprocessing.active_children():
-        child.join(timeout=10)
+    import time
+
+    deadline = time.monotonic() + 10  # terminated workers are reaped asynchronously
+    while multiprocessing.active_children() and time.monotonic() < deadline:
+        for child in multiprocessing.active_children():
+            child.join(timeout=0.5)
     assert not multiprocessing.active_children()
     assert not (tmp_path / "o.npz").exists()
 

@@ -65,8 +65,11 @@ def test_cli_interrupt_then_resume_gives_the_uninterrupted_result(tmp_path):
     out = tmp_path / "run"
     args = ["train", "--data", data, "--preset", "intense", "--out", out, "--quiet",
             *[a for s in SETTINGS + ["train.epochs=400"] for a in ("--set", s)]]
+    # Ctrl-C at a terminal: SIGINT handled by default in the child even when this test process
+    # ignores it (as a job started in the background by a non-interactive shell does)
     proc = subprocess.Popen([sys.executable, "-m", "mweight", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     ckpt = out / CHECKPOINT
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
