@@ -133,19 +133,13 @@ def evict(directory: Path) -> None:
 
 
 def raw_read(directory: Path, cold: bool = False) -> float:
-    """Every video's features and intervals of every file, read with h5py (no processing)."""
-    import h5py
+    """Every video's features and intervals of every file, read with h5py (no processing);
+    ``cold``: after evicting the files from the page cache."""
+    from mosei_prepare import raw_read as read_all
 
     if cold:
         evict(directory)
-    t0 = time.perf_counter()
-    for path in sorted(directory.glob("*.csd")):
-        with h5py.File(path, "r") as h:
-            data = h[next(iter(h.keys()))]["data"]
-            for vid in data:
-                data[vid]["features"][()]
-                data[vid]["intervals"][()]
-    return time.perf_counter() - t0
+    return read_all(directory)
 
 
 def prepare(directory: Path, out: Path, src: Path, extra: list[str], cold: bool = False) -> tuple[float, float, str]:
