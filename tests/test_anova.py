@@ -7,7 +7,6 @@ must not, in training batches and in eval mode, for orders 2, 3 and 4.
 """
 import itertools
 
-import numpy as np
 import pytest
 import torch
 
