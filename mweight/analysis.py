@@ -316,7 +316,7 @@ def _unimodal_agreement(ds: Dataset, dec: tuple, modalities, split: str) -> dict
     """Per modality with a human unimodal label (``label_<m>``, CH-SIMS): the correlation of its
     per-sample Shapley value with that label and with the multimodal label, on ``split``
     (:func:`mweight.attribution.unimodal_label_agreement`). Regression only."""
-    from .attribution import unimodal_label_agreement, unimodal_labels
+    from .attribution import SHAPLEY_PREFIX, unimodal_label_agreement, unimodal_labels
 
     uni = unimodal_labels(ds.columns, list(modalities))
     if not uni or ds.task != "regression":
@@ -325,7 +325,7 @@ def _unimodal_agreement(ds: Dataset, dec: tuple, modalities, split: str) -> dict
     mask = np.asarray(ds.split).astype(str) == split
     if not mask.any() or not shap:
         return {}
-    phi = {m: np.asarray(shap[f"shapley_{m}"])[mask] for m in modalities if f"shapley_{m}" in shap}
+    phi = {m: np.asarray(shap[SHAPLEY_PREFIX + m])[mask] for m in modalities if SHAPLEY_PREFIX + m in shap}
     return unimodal_label_agreement(phi, np.asarray(ds.label, dtype=np.float64)[mask],
                                     {m: v[mask] for m, v in uni.items()})
 
