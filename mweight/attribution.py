@@ -240,9 +240,9 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _ranks(a: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata  # ties get their mean rank (labels sit on a coarse grid)
+    import pandas as pd  # a core dependency; ties get their mean rank (labels sit on a coarse grid)
 
-    return rankdata(a)
+    return pd.Series(a).rank(method="average").to_numpy(np.float64)
 
 
 def unimodal_label_agreement(phi: Mapping[str, np.ndarray], label: np.ndarray,
